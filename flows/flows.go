@@ -1,0 +1,322 @@
+package flows
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/dmdoctor/dmdoctor/kb"
+)
+
+// Config holds the thresholds of the flows. The zero value of a field
+// means its default.
+type Config struct {
+	// Accept is the confidence at which an intent is acted on (0.5).
+	Accept float64
+	// SuggestMin is the confidence an alternative needs to be offered in
+	// "did you mean …?" (0.15).
+	SuggestMin float64
+	// SkipConfirm is the confidence above which a named cause's confirming
+	// question is skipped and its fix steps given at once (0.85).
+	SkipConfirm float64
+	// MaxLast is how many of the user's last messages are kept for a
+	// hand-off summary (5).
+	MaxLast int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Accept == 0 {
+		c.Accept = 0.5
+	}
+	if c.SuggestMin == 0 {
+		c.SuggestMin = 0.15
+	}
+	if c.SkipConfirm == 0 {
+		c.SkipConfirm = 0.85
+	}
+	if c.MaxLast == 0 {
+		c.MaxLast = 5
+	}
+	return c
+}
+
+// maxRemembered bounds each remembered message, in runes.
+const maxRemembered = 280
+
+// Flow runs conversations over one knowledge base. It is immutable and
+// safe for concurrent use.
+type Flow struct {
+	kb  *kb.KB
+	cfg Config
+}
+
+// New returns a Flow over a validated knowledge base.
+func New(k *kb.KB, cfg Config) *Flow {
+	return &Flow{kb: k, cfg: cfg.withDefaults()}
+}
+
+// KB returns the knowledge base the flow runs on.
+func (f *Flow) KB() *kb.KB { return f.kb }
+
+// Step runs one turn: given the conversation's state and the user's input
+// it returns the new state and the replies. It never fails: input it can't
+// use gets a kind reply that says what to do.
+func (f *Flow) Step(s State, in Input) Output {
+	t := &turn{f: f, k: f.kb, s: s.clone(), in: in}
+	t.s.Turns++
+	if strings.TrimSpace(in.Text) != "" && in.Button == "" {
+		t.remember(in.Text)
+	}
+	switch {
+	case in.Command != "":
+		t.command()
+	case in.Button != "":
+		t.button(in.Button)
+	case in.NonText:
+		t.say("not_text")
+		t.reprompt()
+	case strings.TrimSpace(in.Text) == "":
+		if t.open() {
+			t.say("pick_option")
+			t.reprompt()
+		} else {
+			t.say("empty")
+		}
+	default:
+		t.text()
+	}
+	return Output{State: t.s, Replies: t.replies, Handoff: t.handoff, Stale: t.stale, Outcome: t.outcome}
+}
+
+// turn is the working state of one Step.
+type turn struct {
+	f       *Flow
+	k       *kb.KB
+	s       State
+	in      Input
+	replies []Reply
+	handoff *Summary
+	stale   bool
+	outcome string
+}
+
+func (s State) clone() State {
+	c := s
+	if s.Belief != nil {
+		c.Belief = make(map[string]float64, len(s.Belief))
+		for k, v := range s.Belief {
+			c.Belief[k] = v
+		}
+	}
+	c.Asked = slices.Clone(s.Asked)
+	c.Detected = slices.Clone(s.Detected)
+	c.Tried = slices.Clone(s.Tried)
+	c.RuledOut = slices.Clone(s.RuledOut)
+	c.Answers = slices.Clone(s.Answers)
+	c.Suggest = slices.Clone(s.Suggest)
+	c.Last = slices.Clone(s.Last)
+	return c
+}
+
+func (t *turn) remember(text string) {
+	text = strings.Join(strings.Fields(text), " ")
+	if r := []rune(text); len(r) > maxRemembered {
+		text = string(r[:maxRemembered]) + "…"
+	}
+	t.s.Last = append(t.s.Last, text)
+	if n := len(t.s.Last) - t.f.cfg.MaxLast; n > 0 {
+		t.s.Last = t.s.Last[n:]
+	}
+}
+
+// reset starts a new conversation, keeping only the question counter (so
+// old buttons stay recognisably stale) and the turn count.
+func (t *turn) reset() {
+	t.s = State{Phase: Idle, Seq: t.s.Seq, Turns: t.s.Turns, Last: t.s.Last}
+}
+
+// open reports whether a question with answers is waiting.
+func (t *turn) open() bool {
+	switch t.s.Phase {
+	case Triage, Confirm, Feedback, OfferHuman, Suggest:
+		return true
+	}
+	return false
+}
+
+func (t *turn) command() {
+	switch t.in.Command {
+	case CmdStart:
+		t.reset()
+		t.say("welcome")
+	case CmdHelp:
+		t.help()
+	case CmdTroubleshoot:
+		t.reset()
+		if strings.TrimSpace(t.in.Text) != "" && t.accepted() && t.isCause(t.in.NLU.Intent) {
+			t.enterCause(t.in.NLU.Intent, t.in.NLU.Confidence)
+			return
+		}
+		t.startTriage()
+	case CmdHuman:
+		t.startHandoff(ReasonAsked)
+	case CmdCancel:
+		t.reset()
+		t.say("start_over")
+		t.say("ask_problem")
+	default:
+		t.say("help")
+	}
+}
+
+func (t *turn) help() {
+	t.sayButtons(t.k.Msg("help"),
+		Button{ID: btnFAQ, Label: t.k.Msg("btn_faq")},
+		Button{ID: btnChecklist, Label: t.k.Msg("btn_checklist")},
+		Button{ID: btnHuman, Label: t.k.Msg("btn_human")})
+	t.reprompt()
+}
+
+// accepted reports whether the classifier's best intent is confident
+// enough to act on.
+func (t *turn) accepted() bool {
+	n := t.in.NLU
+	return n.Intent != kb.OutOfScope && n.Intent != "" && n.Confidence >= t.f.cfg.Accept
+}
+
+func (t *turn) isCause(id string) bool { return t.k.Cause(id) != nil }
+
+// text handles typed text.
+func (t *turn) text() {
+	if t.s.Phase == Done {
+		t.reset()
+	}
+	if t.s.Phase == Handoff {
+		t.inHandoff()
+		return
+	}
+	if t.open() {
+		if btn, ok := t.matchOption(t.in.Text); ok {
+			t.button(btn)
+			return
+		}
+	}
+	if !t.accepted() {
+		t.miss()
+		return
+	}
+	t.s.Misses = 0
+	intent := t.in.NLU.Intent
+	switch {
+	case intent == kb.Human:
+		t.startHandoff(ReasonAsked)
+	case intent == kb.StartOver:
+		t.reset()
+		t.say("start_over")
+		t.say("ask_problem")
+	case intent == kb.Help:
+		t.help()
+	case t.isCause(intent):
+		if t.s.Phase == Triage || t.s.Phase == Confirm {
+			t.s.Answers = append(t.s.Answers, Answer{Question: t.s.Question, Text: t.in.Text})
+		}
+		if intent == t.s.Cause && t.s.Phase == Feedback {
+			t.notFixed()
+			return
+		}
+		t.enterCause(intent, t.in.NLU.Confidence)
+	case t.s.Phase == Feedback && intent == kb.CantSend:
+		t.notFixed()
+	case t.open():
+		// Understood, but not an answer to the open question.
+		if intent == kb.Thanks {
+			t.say("thanks")
+		} else {
+			t.say("pick_option")
+		}
+		t.reprompt()
+	case intent == kb.CantSend:
+		t.startTriage()
+	case intent == kb.Greet:
+		t.say("welcome")
+	case intent == kb.Thanks:
+		t.say("thanks")
+	default: // affirm, deny with nothing open
+		t.say("ask_problem")
+	}
+}
+
+func (t *turn) inHandoff() {
+	if t.accepted() && t.in.NLU.Intent == kb.StartOver {
+		t.reset()
+		t.say("start_over")
+		t.say("ask_problem")
+		return
+	}
+	t.say("handoff_waiting")
+}
+
+// miss handles text the classifier could not place.
+func (t *turn) miss() {
+	t.s.Misses++
+	if t.s.Misses >= 2 {
+		t.s.Misses = 0
+		t.say("missed_twice")
+		t.offerHuman(ReasonNotUnderstood)
+		return
+	}
+	if t.open() {
+		t.say("pick_option")
+		t.reprompt()
+		return
+	}
+	var cands []string
+	for _, g := range t.in.NLU.Ranked {
+		if len(cands) == 2 || g.Confidence < t.f.cfg.SuggestMin {
+			break
+		}
+		if t.isCause(g.Intent) || g.Intent == kb.CantSend || g.Intent == kb.Human {
+			cands = append(cands, g.Intent)
+		}
+	}
+	if len(cands) == 0 {
+		if t.in.NLU.Intent == kb.OutOfScope {
+			t.say("out_of_scope")
+		} else {
+			t.say("rephrase")
+		}
+		return
+	}
+	t.s.Phase = Suggest
+	t.s.Suggest = cands
+	t.s.Seq++
+	t.replies = append(t.replies, t.suggestPrompt())
+}
+
+func (t *turn) suggestPrompt() Reply {
+	r := Reply{Text: t.k.Msg("did_you_mean")}
+	for _, id := range t.s.Suggest {
+		r.Buttons = append(r.Buttons, Button{ID: t.qid("c." + id), Label: t.intentLabel(id)})
+	}
+	r.Buttons = append(r.Buttons, Button{ID: t.qid(tokNone), Label: t.k.Msg("btn_none")})
+	return r
+}
+
+func (t *turn) intentLabel(id string) string {
+	switch {
+	case t.isCause(id):
+		return t.k.Cause(id).Title
+	case id == kb.Human:
+		return t.k.Msg("btn_human")
+	default:
+		return t.k.Msg("btn_cant_send")
+	}
+}
+
+// say appends the named KB message.
+func (t *turn) say(name string) {
+	t.replies = append(t.replies, Reply{Text: t.k.Msg(name)})
+}
+
+func (t *turn) sayButtons(text string, b ...Button) {
+	t.replies = append(t.replies, Reply{Text: text, Buttons: b})
+}

@@ -1,0 +1,329 @@
+package kb
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Files and folders of a knowledge base directory.
+const (
+	CausesDir     = "causes"
+	TriageFile    = "triage.yaml"
+	FAQFile       = "faq.yaml"
+	ChecklistFile = "checklist.yaml"
+	MessagesFile  = "messages.yaml"
+	TrainingFile  = "training.jsonl"
+	EvalFile      = "eval.jsonl"
+)
+
+// RequiredMessages are the assistant phrases the flows use; messages.yaml
+// must define every one.
+var RequiredMessages = []string{
+	"welcome", "help", "ask_problem", "thanks", "start_over",
+	"triage_intro", "pick_option", "cause_intro", "confirm_intro",
+	"steps_intro", "ask_fixed", "fixed", "next_cause", "exhausted",
+	"offer_human", "handoff", "handoff_waiting", "decline_human",
+	"rephrase", "did_you_mean", "missed_twice", "stale",
+	"out_of_scope", "empty", "too_long", "not_text", "checklist_intro",
+	"faq_intro", "something_else",
+	"btn_yes", "btn_no", "btn_fixed", "btn_not_fixed", "btn_human",
+	"btn_checklist", "btn_faq", "btn_start_over", "btn_none", "btn_cant_send",
+	"btn_no_thanks",
+}
+
+// Error is a validation error that names the file, line and field.
+type Error struct {
+	File  string
+	Line  int    // 0 when unknown
+	Field string // dotted path such as questions[1].options[0].then
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	if e.Field != "" {
+		b.WriteString(": " + e.Field)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+// Errors collects every validation error found in one load.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return "kb: " + strings.Join(msgs, "\n    ")
+}
+
+var idPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// loader holds the state of one Load.
+type loader struct {
+	fsys  fs.FS
+	errs  Errors
+	nodes map[string]*yaml.Node // file → parsed node tree, for line numbers
+}
+
+// Load reads and validates a knowledge base from fsys (the embedded data or
+// a directory, via os.DirFS). Every problem found is reported, each naming
+// the file, the line where known and the field.
+func Load(fsys fs.FS) (*KB, error) {
+	l := &loader{fsys: fsys, nodes: map[string]*yaml.Node{}}
+	k := &KB{ByID: map[string]*Cause{}}
+
+	names, err := fs.Glob(fsys, CausesDir+"/*.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("kb: %w", err)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		l.add(CausesDir, "", "no cause files (*.yaml) found")
+	}
+	for _, name := range names {
+		var c Cause
+		if !l.decode(name, &c) {
+			continue
+		}
+		c.File = name
+		if prev, dup := k.ByID[c.ID]; dup && c.ID != "" {
+			l.add(name, "id", "duplicate cause ID %q (also in %s)", c.ID, prev.File)
+			continue
+		}
+		k.Causes = append(k.Causes, &c)
+		if c.ID != "" {
+			k.ByID[c.ID] = &c
+		}
+	}
+	l.decode(TriageFile, &k.Triage)
+	l.decode(FAQFile, &struct {
+		FAQ *[]FAQ `yaml:"faq"`
+	}{&k.FAQ})
+	l.decode(ChecklistFile, &k.Checklist)
+	l.decode(MessagesFile, &k.Messages)
+	k.Training = l.examples(TrainingFile, true)
+	k.Eval = l.examples(EvalFile, false)
+
+	if len(l.errs) == 0 {
+		l.validate(k)
+	}
+	if len(l.errs) > 0 {
+		return nil, l.errs
+	}
+	return k, nil
+}
+
+// add records an error. path is a dotted field path used both for the
+// message and to find the line in the file's YAML tree.
+func (l *loader) add(file, field, format string, args ...any) {
+	l.errs = append(l.errs, &Error{File: file, Line: l.line(file, field), Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) decode(name string, v any) bool {
+	data, err := fs.ReadFile(l.fsys, name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			l.errs = append(l.errs, &Error{File: name, Msg: "file is missing"})
+		} else {
+			l.errs = append(l.errs, &Error{File: name, Msg: err.Error()})
+		}
+		return false
+	}
+	if !utf8.Valid(data) {
+		l.errs = append(l.errs, &Error{File: name, Msg: "file is not valid UTF-8"})
+		return false
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		l.errs = append(l.errs, yamlError(name, err))
+		return false
+	}
+	l.nodes[name] = &root
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			l.errs = append(l.errs, &Error{File: name, Msg: "file is empty"})
+			return false
+		}
+		l.errs = append(l.errs, yamlError(name, err))
+		return false
+	}
+	return true
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlError turns a yaml error ("yaml: line 3: ...", or a TypeError listing
+// several "line N: ..." problems) into an Error naming the file and line.
+func yamlError(name string, err error) *Error {
+	var te *yaml.TypeError
+	msg := err.Error()
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &Error{File: name, Line: n, Msg: m[2]}
+	}
+	return &Error{File: name, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// line finds the line of a dotted field path (a.b[2].c) in a parsed file.
+func (l *loader) line(file, field string) int {
+	n := l.nodes[file]
+	if n == nil {
+		return 0
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	best := n.Line
+	for _, part := range splitPath(field) {
+		var next *yaml.Node
+		switch {
+		case part.index >= 0 && n.Kind == yaml.SequenceNode && part.index < len(n.Content):
+			next = n.Content[part.index]
+		case part.index < 0 && n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part.key {
+					next = n.Content[i+1]
+					best = n.Content[i].Line
+					break
+				}
+			}
+		}
+		if next == nil {
+			return best
+		}
+		n = next
+		if n.Kind != yaml.MappingNode || part.index >= 0 {
+			best = n.Line
+		}
+	}
+	return best
+}
+
+type pathPart struct {
+	key   string
+	index int
+}
+
+func splitPath(p string) []pathPart {
+	var parts []pathPart
+	for _, seg := range strings.Split(p, ".") {
+		if seg == "" {
+			continue
+		}
+		key, rest, _ := strings.Cut(seg, "[")
+		if key != "" {
+			parts = append(parts, pathPart{key: key, index: -1})
+		}
+		for rest != "" {
+			num, after, _ := strings.Cut(rest, "]")
+			if i, err := strconv.Atoi(num); err == nil {
+				parts = append(parts, pathPart{index: i})
+			}
+			rest = strings.TrimPrefix(after, "[")
+		}
+	}
+	return parts
+}
+
+// MaxExampleBytes bounds one training or evaluation line.
+const MaxExampleBytes = 4096
+
+// examples reads a JSONL file of labelled examples.
+func (l *loader) examples(name string, required bool) []Example {
+	f, err := l.fsys.Open(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !required {
+			return nil
+		}
+		l.errs = append(l.errs, &Error{File: name, Msg: "file is missing"})
+		return nil
+	}
+	defer f.Close()
+	exs, err := ReadExamples(f)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.File = name
+			l.errs = append(l.errs, e)
+		} else {
+			l.errs = append(l.errs, &Error{File: name, Msg: err.Error()})
+		}
+		return nil
+	}
+	return exs
+}
+
+// ReadExamples reads JSONL lines {"text": ..., "intent": ...}. Blank lines
+// are skipped; an error names the line.
+func ReadExamples(r io.Reader) ([]Example, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	var out []Example
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var ex Example
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ex); err != nil {
+			return nil, &Error{Line: n, Msg: "not a JSON object {\"text\", \"intent\"}: " + err.Error()}
+		}
+		if strings.TrimSpace(ex.Text) == "" {
+			return nil, &Error{Line: n, Field: "text", Msg: "is empty"}
+		}
+		if len(ex.Text) > MaxExampleBytes {
+			return nil, &Error{Line: n, Field: "text", Msg: fmt.Sprintf("longer than %d bytes", MaxExampleBytes)}
+		}
+		if ex.Intent == "" {
+			return nil, &Error{Line: n, Field: "intent", Msg: "is empty"}
+		}
+		ex.Line = n
+		out = append(out, ex)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadExamplesFile reads labelled examples from a file in fsys.
+func ReadExamplesFile(fsys fs.FS, name string) ([]Example, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	exs, err := ReadExamples(f)
+	var e *Error
+	if errors.As(err, &e) {
+		e.File = path.Base(name)
+	}
+	return exs, err
+}

@@ -151,6 +151,7 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 			Phase:      o.State.Phase,
 			Stale:      o.Stale,
 			Outcome:    o.Outcome,
+			Turns:      o.State.Turns,
 		}
 		if o.Handoff != nil {
 			turn.Handoff = &Handoff{Key: key, UserName: m.UserName, Address: c.Address, Time: now, Summary: *o.Handoff}

@@ -100,3 +100,28 @@ type Outgoing struct {
 	Replies []flows.Reply `json:"replies"`
 	Created time.Time     `json:"created"`
 }
+
+// Observer is told what happens, for metrics (issue: operations). Every
+// method must be cheap, must not block and must be safe for concurrent use.
+// Use NopObserver when nothing listens.
+type Observer interface {
+	// MessageIn counts a user message received on a channel.
+	MessageIn(channel string)
+	// MessageOut counts a message sent on a channel.
+	MessageOut(channel string)
+	// APIError counts a failed call to a channel's API (op names the call).
+	APIError(channel, op string)
+	// Retry counts a retried call to a channel's API.
+	Retry(channel string)
+	// Undelivered counts a reply that finally could not be delivered.
+	Undelivered(channel string)
+}
+
+// NopObserver is an Observer that does nothing.
+type NopObserver struct{}
+
+func (NopObserver) MessageIn(string)        {}
+func (NopObserver) MessageOut(string)       {}
+func (NopObserver) APIError(string, string) {}
+func (NopObserver) Retry(string)            {}
+func (NopObserver) Undelivered(string)      {}

@@ -37,6 +37,9 @@ type Turn struct {
 	Handoff    *Handoff      `json:"handoff,omitempty"`
 	Stale      bool          `json:"stale,omitempty"`
 	Outcome    string        `json:"outcome,omitempty"`
+	// Turns counts the turns of the conversation so far (channels use it
+	// to suggest moving a long group conversation to a private chat).
+	Turns int `json:"turns"`
 	// Duplicate is set when the message was handled before; Replies is
 	// then empty.
 	Duplicate bool `json:"duplicate,omitempty"`

@@ -18,8 +18,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultExpireAfter = 2 * time.Hour
-	DefaultMaxText     = 2000 // runes of a message the engine reads
+	DefaultExpireAfter  = 2 * time.Hour
+	DefaultMaxText      = 2000 // runes of a message the engine reads
+	DefaultClaimTimeout = 15 * time.Minute
 )
 
 // Config wires an Engine. KB, Classifier and Store are required.
@@ -27,17 +28,31 @@ type Config struct {
 	KB         *kb.KB
 	Classifier Classifier
 	Store      Store
-	Notifier   Notifier // told of hand-offs; may be nil
-	Flows      flows.Config
+	// ModPlaces are where moderators work hand-off tickets; may be empty.
+	ModPlaces []ModPlace
+	Flows     flows.Config
 	// Clock returns the time; tests inject a fake. Default time.Now.
 	Clock func() time.Time
 	// ExpireAfter ends a conversation left unanswered this long: the next
-	// message starts afresh.
+	// message starts afresh and the old one counts as abandoned.
 	ExpireAfter time.Duration
+	// ClaimTimeout is how long a ticket waits for a moderator before the
+	// user is told nobody is free (default 15 minutes).
+	ClaimTimeout time.Duration
 	// MaxText is the longest text, in runes, that is read; the rest is
 	// dropped and the user told so.
 	MaxText int
 	Logger  *slog.Logger
+	// Hooks are told about turns and hand-offs, for metrics; may be nil.
+	Hooks Hooks
+}
+
+// Hooks observe the engine, for metrics. Every func may be nil; they must
+// be cheap and safe for concurrent use.
+type Hooks struct {
+	Turn    func(channel string, t Turn, d time.Duration)
+	Handoff func(reason string)
+	Claimed func(waited time.Duration)
 }
 
 // Engine runs conversation turns. It is safe for concurrent use: turns of
@@ -68,6 +83,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ExpireAfter == 0 {
 		cfg.ExpireAfter = DefaultExpireAfter
 	}
+	if cfg.ClaimTimeout == 0 {
+		cfg.ClaimTimeout = DefaultClaimTimeout
+	}
 	if cfg.MaxText == 0 {
 		cfg.MaxText = DefaultMaxText
 	}
@@ -81,11 +99,26 @@ func New(cfg Config) (*Engine, error) {
 	}, nil
 }
 
+// KB returns the engine's knowledge base.
+func (e *Engine) KB() *kb.KB { return e.cfg.KB }
+
+// Store returns the engine's store.
+func (e *Engine) Store() Store { return e.cfg.Store }
+
 // Register makes s the Sender of a channel: the engine delivers that
-// channel's replies through it.
+// channel's replies through it, including those a moderator or a timer
+// starts.
 func (e *Engine) Register(channel string, s Sender) {
 	e.mu.Lock()
 	e.senders[channel] = s
+	e.mu.Unlock()
+}
+
+// AddModPlace adds a moderators' place (channels that host one call it
+// once they are set up).
+func (e *Engine) AddModPlace(p ModPlace) {
+	e.mu.Lock()
+	e.cfg.ModPlaces = append(e.cfg.ModPlaces, p)
 	e.mu.Unlock()
 }
 
@@ -95,12 +128,18 @@ func (e *Engine) sender(channel string) Sender {
 	return e.senders[channel]
 }
 
-// Handle runs one turn for a message: classify, step the flow, store the
-// new state with the replies, and deliver them through the channel's
-// Sender when one is registered (else the caller delivers Turn.Replies).
-// A message whose ID was handled before yields a Turn with Duplicate set
-// and no replies. The error is for the operator's log; the user always
-// gets a reply when one could be made.
+func (e *Engine) places() []ModPlace {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return append([]ModPlace(nil), e.cfg.ModPlaces...)
+}
+
+// Handle runs one turn for a message: classify, step the flow (or the
+// hand-off), store the new state with the replies in one unit, and deliver
+// the replies through the channel's Sender when one is registered (else
+// the caller delivers Turn.Replies). A message whose ID was handled before
+// yields a Turn with Duplicate set and no replies. The error is for the
+// operator's log.
 func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 	if err := ctx.Err(); err != nil {
 		return Turn{}, err
@@ -109,12 +148,16 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 	if key.Channel == "" || key.User == "" {
 		return Turn{}, errors.New("bot: message without channel or user")
 	}
+	start := time.Now()
 	unlock := e.locks.lock(key.String())
 	defer unlock()
 
 	now := m.Time
 	if now.IsZero() {
 		now = e.cfg.Clock()
+	}
+	if m.Command == flows.CmdForget {
+		return e.forget(ctx, m, now)
 	}
 	text, cut := e.clean(m.Text)
 	in := flows.Input{Text: text, Button: m.Button, Command: m.Command, NonText: m.NonText}
@@ -125,15 +168,10 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 	}
 
 	var turn Turn
-	out, err := e.cfg.Store.Turn(ctx, key, m.ID, func(c *Conversation) ([]Outgoing, error) {
-		state := c.State
-		if c.Version > 0 && now.Sub(c.Updated) > e.cfg.ExpireAfter && state.Phase != flows.Handoff {
-			state = flows.State{Seq: state.Seq}
-		}
-		o := e.flow.Step(state, in)
-		if cut {
-			o.Replies = append([]flows.Reply{{Text: e.cfg.KB.Msg("too_long")}}, o.Replies...)
-		}
+	var fx effects
+	out, err := e.cfg.Store.Turn(ctx, key, m.ID, func(c *Conversation) (Change, error) {
+		turn, fx = Turn{}, effects{}
+		var ch Change
 		if c.Version == 0 {
 			c.Created = now
 		}
@@ -141,25 +179,50 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 		if m.Address != "" {
 			c.Address = m.Address
 		}
-		c.State = o.State
+		if c.Version > 0 && now.Sub(c.Updated) > e.cfg.ExpireAfter && c.Handoff == nil {
+			if active(c.State) {
+				ch.Outcome = &Outcome{Kind: OutcomeAbandoned, Cause: mainCause(c.State), Time: c.Updated}
+			}
+			c.State = flows.State{Seq: c.State.Seq}
+		}
+		ch.Transcript = append(ch.Transcript, Line{Time: now, From: FromUser, Text: userLine(m, text)})
+
+		var replies []flows.Reply
+		if c.Handoff != nil {
+			replies = e.handoffTurn(c, m, in, &turn, &fx)
+		}
+		if c.Handoff == nil && (replies == nil || fx.runFlow) {
+			o := e.flow.Step(c.State, in)
+			c.State = o.State
+			replies = append(replies, o.Replies...)
+			turn.Stale, turn.Outcome = o.Stale, o.Outcome
+			if o.Outcome != "" {
+				ch.Outcome = &Outcome{Kind: o.Outcome, Cause: mainCause(o.State), Reason: o.State.Reason, Time: now}
+			}
+			if o.Handoff != nil {
+				h := &Handoff{Key: key, UserName: m.UserName, Address: c.Address, Time: now, Summary: *o.Handoff}
+				turn.Handoff = h
+				c.Handoff = &HandoffState{Mode: ModePending}
+				fx.ticket = h
+			}
+		}
+		if cut {
+			replies = append([]flows.Reply{{Text: e.cfg.KB.Msg("too_long")}}, replies...)
+		}
 		c.Updated = now
-		turn = Turn{
-			Replies:    o.Replies,
-			Intent:     res.Intent,
-			Confidence: res.Confidence,
-			Cause:      o.State.Cause,
-			Phase:      o.State.Phase,
-			Stale:      o.Stale,
-			Outcome:    o.Outcome,
-			Turns:      o.State.Turns,
+		turn.Replies = replies
+		turn.Intent, turn.Confidence = res.Intent, res.Confidence
+		if res.OutOfScope {
+			turn.Intent = kb.OutOfScope
 		}
-		if o.Handoff != nil {
-			turn.Handoff = &Handoff{Key: key, UserName: m.UserName, Address: c.Address, Time: now, Summary: *o.Handoff}
+		turn.Cause, turn.Phase, turn.Turns = c.State.Cause, c.State.Phase, c.State.Turns
+		for _, r := range replies {
+			ch.Transcript = append(ch.Transcript, Line{Time: now, From: FromBot, Text: r.Text})
 		}
-		if len(o.Replies) == 0 {
-			return nil, nil
+		if len(replies) > 0 {
+			ch.Outbox = []Outgoing{{Key: key, Address: c.Address, Replies: replies, Created: now}}
 		}
-		return []Outgoing{{Key: key, Address: c.Address, Replies: o.Replies, Created: now}}, nil
+		return ch, nil
 	})
 	if errors.Is(err, ErrDuplicate) {
 		e.cfg.Logger.Debug("duplicate message", "key", key.String(), "id", m.ID)
@@ -168,12 +231,40 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 	if err != nil {
 		return Turn{}, fmt.Errorf("bot: turn %s: %w", key, err)
 	}
-	if turn.Handoff != nil && e.cfg.Notifier != nil {
-		if err := e.cfg.Notifier.Handoff(ctx, *turn.Handoff); err != nil {
-			e.cfg.Logger.Error("hand-off notification failed", "key", key.String(), "err", err)
-		}
+	errs := []error{e.deliver(ctx, key.Channel, out)}
+	errs = append(errs, e.apply(ctx, key, fx, now))
+	if h := e.cfg.Hooks.Turn; h != nil {
+		h(key.Channel, turn, time.Since(start))
 	}
-	return turn, e.deliver(ctx, key.Channel, out)
+	return turn, errors.Join(errs...)
+}
+
+// active reports whether a conversation was in the middle of something.
+func active(s flows.State) bool {
+	return s.Phase != flows.Idle && s.Phase != flows.Done && s.Phase != ""
+}
+
+// mainCause is the cause an outcome is counted under.
+func mainCause(s flows.State) string {
+	if s.Cause != "" {
+		return s.Cause
+	}
+	if len(s.Detected) > 0 {
+		return s.Detected[0]
+	}
+	return ""
+}
+
+func userLine(m Message, text string) string {
+	switch {
+	case m.Command != "":
+		return strings.TrimSpace("/" + m.Command + " " + text)
+	case m.Button != "":
+		return "[button " + m.Button + "]"
+	case m.NonText:
+		return "[not text]"
+	}
+	return text
 }
 
 // deliver sends outbox entries through the channel's Sender, marking each
@@ -197,9 +288,9 @@ func (e *Engine) deliver(ctx context.Context, channel string, out []Outgoing) er
 	return errors.Join(errs...)
 }
 
-// Redeliver sends the replies that were stored but not delivered (for
-// example when the process died between the two), for every channel with
-// a registered Sender. Call it at start once the channels are up.
+// Redeliver sends the replies that were stored but not delivered (the
+// process died between the two, or the channel was down), for every
+// channel with a registered Sender. Run it at start and now and then.
 func (e *Engine) Redeliver(ctx context.Context) error {
 	e.mu.RLock()
 	channels := make([]string, 0, len(e.senders))
@@ -209,32 +300,74 @@ func (e *Engine) Redeliver(ctx context.Context) error {
 	e.mu.RUnlock()
 	var errs []error
 	for _, ch := range channels {
-		out, err := e.cfg.Store.Pending(ctx, ch)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		for {
+			out, err := e.cfg.Store.ClaimOutbox(ctx, ch, e.cfg.Clock(), OutboxLease, 100)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			if len(out) == 0 {
+				break
+			}
+			if err := e.deliver(ctx, ch, out); err != nil {
+				errs = append(errs, err)
+				break
+			}
 		}
-		errs = append(errs, e.deliver(ctx, ch, out))
 	}
 	return errors.Join(errs...)
 }
 
-// clean makes text safe to process: valid UTF-8, no control characters
-// except newlines and tabs, at most MaxText runes. cut reports truncation.
+// forget deletes everything kept about the user and says so. The reply is
+// sent directly, not through the outbox, which would keep it.
+func (e *Engine) forget(ctx context.Context, m Message, now time.Time) (Turn, error) {
+	key := m.Key()
+	if t, err := e.cfg.Store.OpenTicket(ctx, key); err == nil {
+		if t, err := e.cfg.Store.MoveTicket(ctx, t.ID, []TicketState{TicketPending, TicketClaimed}, TicketExpired, "user", now); err == nil {
+			e.updatePlaces(ctx, t)
+		}
+	}
+	if err := e.cfg.Store.Forget(ctx, key); err != nil {
+		return Turn{}, fmt.Errorf("bot: forget %s: %w", key, err)
+	}
+	e.cfg.Logger.Info("user data forgotten", "key", key.String())
+	replies := []flows.Reply{{Text: e.cfg.KB.Msg("forgot")}}
+	t := Turn{Replies: replies, Phase: flows.Idle}
+	if s := e.sender(key.Channel); s != nil {
+		if err := s.Send(ctx, m.Address, replies); err != nil {
+			return t, fmt.Errorf("bot: deliver to %s: %w", key, err)
+		}
+	}
+	return t, nil
+}
+
+// clean makes text safe to process: valid UTF-8, no control or invisible
+// format characters, at most MaxText runes. cut reports truncation.
 func (e *Engine) clean(s string) (string, bool) {
+	return Clean(s, e.cfg.MaxText)
+}
+
+// Clean makes user text safe to process and to show: valid UTF-8,
+// newlines kept, tabs and carriage returns become spaces, control characters and invisible
+// format characters (bidi overrides, zero-width) are dropped, and at most
+// max runes are kept. cut reports truncation.
+func Clean(s string, max int) (string, bool) {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	cut := false
-	if utf8.RuneCountInString(s) > e.cfg.MaxText {
+	if max > 0 && len(s) > max && utf8.RuneCountInString(s) > max {
 		r := []rune(s)
-		s, cut = string(r[:e.cfg.MaxText]), true
+		s, cut = string(r[:max]), true
 	}
 	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
+		if r == '\n' {
+			return r
+		}
+		if r == '\t' || r == '\r' {
 			return ' '
 		}
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+		if unicode.IsControl(r) || (unicode.Is(unicode.Cf, r) && r != '\u200d') {
 			return -1
 		}
 		return r

@@ -210,6 +210,7 @@ func (t *turn) checklist() {
 	}
 	t.replies = append(t.replies, Reply{Text: b.String()})
 	t.s.Checklist = true
+	t.s.Checklisted = true
 	t.s.Cause = ""
 	t.ask(Feedback, "", "")
 }
@@ -289,7 +290,7 @@ func (t *turn) prompt() (Reply, bool) {
 		}}, true
 	case OfferHuman:
 		r := Reply{Text: t.k.Msg("offer_human"), Buttons: []Button{{ID: btnHuman, Label: t.k.Msg("btn_human")}}}
-		if t.s.Offer == ReasonExhausted && !t.s.Checklist {
+		if t.s.Offer == ReasonExhausted && !t.s.Checklisted {
 			r.Buttons = append(r.Buttons, Button{ID: btnChecklist, Label: t.k.Msg("btn_checklist")})
 		}
 		r.Buttons = append(r.Buttons, Button{ID: t.qid(tokNoHuman), Label: t.k.Msg("btn_no_thanks")})

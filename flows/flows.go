@@ -62,6 +62,9 @@ func (f *Flow) KB() *kb.KB { return f.kb }
 // use gets a kind reply that says what to do.
 func (f *Flow) Step(s State, in Input) Output {
 	t := &turn{f: f, k: f.kb, s: s.clone(), in: in}
+	if t.s.Phase == "" {
+		t.s.Phase = Idle
+	}
 	t.s.Turns++
 	if strings.TrimSpace(in.Text) != "" && in.Button == "" {
 		t.remember(in.Text)

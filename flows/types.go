@@ -36,6 +36,9 @@ const (
 	CmdTroubleshoot = "troubleshoot"
 	CmdHuman        = "human"
 	CmdCancel       = "cancel"
+	// CmdForget deletes everything kept about the user (handled by the
+	// engine, which owns the store).
+	CmdForget = "forget"
 )
 
 // State is everything flows remembers about one conversation. It is plain
@@ -57,6 +60,8 @@ type State struct {
 	Misses   int                `json:"misses,omitempty"`  // misunderstandings in a row
 	// Checklist is set while the general checklist is the "fix" in focus.
 	Checklist bool `json:"checklist,omitempty"`
+	// Checklisted is set once the general checklist has been shown.
+	Checklisted bool `json:"checklisted,omitempty"`
 	// Offer says why a person is being offered (a Reason* constant).
 	Offer   string   `json:"offer,omitempty"`
 	Outcome string   `json:"outcome,omitempty"`

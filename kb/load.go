@@ -42,6 +42,13 @@ var RequiredMessages = []string{
 	"btn_yes", "btn_no", "btn_fixed", "btn_not_fixed", "btn_human",
 	"btn_checklist", "btn_faq", "btn_start_over", "btn_none", "btn_cant_send",
 	"btn_no_thanks",
+	"handoff_queue", "handoff_claimed", "relay", "handoff_expired", "leave_message",
+	"message_left", "handoff_returned", "rate", "ask_comment", "rated", "rating_invalid",
+	"handoff_cancelled", "forgot", "btn_leave_message", "btn_continue", "btn_skip",
+	"mod_ticket", "mod_claimed_by", "mod_state", "mod_already_claimed", "mod_not_moderator",
+	"mod_no_tickets", "mod_closed", "mod_not_found", "mod_not_yours", "mod_done", "mod_noted",
+	"mod_user_message", "mod_left_message", "mod_rated", "mod_help",
+	"btn_claim", "btn_resolve", "btn_return",
 }
 
 // Error is a validation error that names the file, line and field.
@@ -199,7 +206,7 @@ func (l *loader) line(file, field string) int {
 		n = n.Content[0]
 	}
 	best := n.Line
-	for _, part := range splitPath(field) {
+	for i, part := range splitPath(field) {
 		var next *yaml.Node
 		switch {
 		case part.index >= 0 && n.Kind == yaml.SequenceNode && part.index < len(n.Content):
@@ -214,6 +221,9 @@ func (l *loader) line(file, field string) int {
 			}
 		}
 		if next == nil {
+			if i == 0 {
+				return 0 // a top-level field that isn't there
+			}
 			return best
 		}
 		n = next

@@ -78,6 +78,8 @@ func (l *loader) validateCause(k *KB, c *Cause) {
 				if o.Then == q.ID {
 					l.add(f, of+".then", "answer %q leads back to its own question", o.ID)
 				}
+			case o.Then == c.ID:
+				l.add(f, of+".then", "answer %q leads back to its own cause", o.ID)
 			case k.ByID[o.Then] != nil:
 			default:
 				l.add(f, of+".then", "unknown target %q (not fix, rule_out, a question of this cause or a cause ID)", o.Then)

@@ -1,49 +1,87 @@
 // Package memory is a bot.Store kept in memory: for tests and for trying
-// dmdoctor without a database. Nothing survives the process.
+// dmdoctor without a database. Nothing survives the process. It is the
+// reference implementation of the bot.Store contract.
 package memory
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
+	"sort"
 	"sync"
+	"time"
 
 	"github.com/dmdoctor/dmdoctor/bot"
 )
 
 // Store is an in-memory bot.Store. The zero value is not usable; call New.
 type Store struct {
-	mu      sync.Mutex
-	convs   map[bot.Key]*entry
-	handled map[string]struct{} // channel + "\x00" + message ID
-	outbox  []bot.Outgoing
-	nextID  int64
-	closed  bool
+	// mu guards everything below. Turns of one key are serialised by the
+	// key's entry lock, taken before mu and held while fn runs, so fn never
+	// runs under mu.
+	mu       sync.Mutex
+	convs    map[bot.Key]*entry
+	handled  map[handledKey]struct{}
+	outbox   map[int64]*outboxEntry
+	outcomes []outcome
+	tickets  map[int64]*bot.Ticket
+	nextID   int64
+	nextTkt  int64
+	closed   bool
 }
 
-// entry serialises turns of one key while the store's own lock is free.
+type handledKey struct{ channel, id string }
+
+// entry holds one conversation; its lock serialises turns of the key.
 type entry struct {
-	mu   sync.Mutex
-	conv []byte // JSON of bot.Conversation, so callers never share memory with the store
+	turn       sync.Mutex
+	conv       []byte // JSON of bot.Conversation: callers never share memory with the store
+	transcript []bot.Line
+}
+
+type outboxEntry struct {
+	o     bot.Outgoing
+	lease time.Time
+}
+
+type outcome struct {
+	key bot.Key
+	bot.Outcome
 }
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{convs: map[bot.Key]*entry{}, handled: map[string]struct{}{}}
+	return &Store{
+		convs:   map[bot.Key]*entry{},
+		handled: map[handledKey]struct{}{},
+		outbox:  map[int64]*outboxEntry{},
+		tickets: map[int64]*bot.Ticket{},
+	}
 }
 
 var _ bot.Store = (*Store)(nil)
 
-func handledKey(key bot.Key, msgID string) string { return key.Channel + "\x00" + msgID }
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("memory store: closed")
+
+func (s *Store) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
 
 // Turn implements bot.Store.
-func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bot.Conversation) ([]bot.Outgoing, error)) ([]bot.Outgoing, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bot.Conversation) (bot.Change, error)) ([]bot.Outgoing, error) {
 	s.mu.Lock()
-	if s.closed {
+	if err := s.check(ctx); err != nil {
 		s.mu.Unlock()
-		return nil, errClosed
+		return nil, err
 	}
 	e := s.convs[key]
 	if e == nil {
@@ -52,23 +90,25 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 	}
 	s.mu.Unlock()
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if msgID != "" {
-		s.mu.Lock()
-		_, dup := s.handled[handledKey(key, msgID)]
+	e.turn.Lock()
+	defer e.turn.Unlock()
+
+	s.mu.Lock()
+	if _, dup := s.handled[handledKey{key.Channel, msgID}]; dup && msgID != "" {
 		s.mu.Unlock()
-		if dup {
-			return nil, bot.ErrDuplicate
-		}
+		return nil, bot.ErrDuplicate
 	}
 	var c bot.Conversation
+	var err error
 	if e.conv != nil {
-		if err := json.Unmarshal(e.conv, &c); err != nil {
-			return nil, err
-		}
+		err = json.Unmarshal(e.conv, &c)
 	}
-	out, err := fn(&c)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+
+	ch, err := fn(&c)
 	if err != nil {
 		return nil, err
 	}
@@ -81,36 +121,77 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if s.convs[key] != e { // forgotten while fn ran: start a fresh entry
+		s.convs[key] = e
+	}
 	if msgID != "" {
-		if _, dup := s.handled[handledKey(key, msgID)]; dup {
-			return nil, bot.ErrDuplicate
-		}
-		s.handled[handledKey(key, msgID)] = struct{}{}
+		s.handled[handledKey{key.Channel, msgID}] = struct{}{}
 	}
 	e.conv = data
-	for i := range out {
+	e.transcript = append(e.transcript, ch.Transcript...)
+	if n := len(e.transcript) - bot.TranscriptLimit; n > 0 {
+		e.transcript = slices.Clone(e.transcript[n:])
+	}
+	if ch.Outcome != nil {
+		s.outcomes = append(s.outcomes, outcome{key: key, Outcome: *ch.Outcome})
+	}
+	out := make([]bot.Outgoing, len(ch.Outbox))
+	for i, o := range ch.Outbox {
 		s.nextID++
-		out[i].ID = s.nextID
-		out[i].Key = key
-		s.outbox = append(s.outbox, out[i])
+		o.ID = s.nextID
+		o.Key = key
+		out[i] = o
+		s.outbox[o.ID] = &outboxEntry{o: o, lease: c.Updated.Add(bot.OutboxLease)}
 	}
 	return out, nil
 }
 
-// Get implements bot.Store.
-func (s *Store) Get(ctx context.Context, key bot.Key) (*bot.Conversation, error) {
-	if err := ctx.Err(); err != nil {
+// ClaimOutbox implements bot.Store.
+func (s *Store) ClaimOutbox(ctx context.Context, channel string, now time.Time, lease time.Duration, limit int) ([]bot.Outgoing, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	e := s.convs[key]
-	s.mu.Unlock()
-	if e == nil {
-		return nil, bot.ErrNotFound
+	var out []bot.Outgoing
+	for _, e := range s.outbox {
+		if e.o.Key.Channel == channel && !e.lease.After(now) {
+			out = append(out, e.o)
+		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.conv == nil {
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	for _, o := range out {
+		s.outbox[o.ID].lease = now.Add(lease)
+	}
+	return out, nil
+}
+
+// Delivered implements bot.Store.
+func (s *Store) Delivered(ctx context.Context, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	delete(s.outbox, id)
+	return nil
+}
+
+// Get implements bot.Store.
+func (s *Store) Get(ctx context.Context, key bot.Key) (*bot.Conversation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	e := s.convs[key]
+	if e == nil || e.conv == nil {
 		return nil, bot.ErrNotFound
 	}
 	var c bot.Conversation
@@ -120,35 +201,292 @@ func (s *Store) Get(ctx context.Context, key bot.Key) (*bot.Conversation, error)
 	return &c, nil
 }
 
-// Pending implements bot.Store.
-func (s *Store) Pending(ctx context.Context, channel string) ([]bot.Outgoing, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+// Transcript implements bot.Store.
+func (s *Store) Transcript(ctx context.Context, key bot.Key) ([]bot.Line, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []bot.Outgoing
-	for _, o := range s.outbox {
-		if o.Key.Channel == channel {
-			out = append(out, o)
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if e := s.convs[key]; e != nil {
+		return slices.Clone(e.transcript), nil
+	}
+	return nil, nil
+}
+
+// Forget implements bot.Store.
+func (s *Store) Forget(ctx context.Context, key bot.Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	delete(s.convs, key)
+	for id, e := range s.outbox {
+		if e.o.Key == key {
+			delete(s.outbox, id)
 		}
 	}
+	s.outcomes = slices.DeleteFunc(s.outcomes, func(o outcome) bool { return o.key == key })
+	for id, t := range s.tickets {
+		if t.Key == key {
+			delete(s.tickets, id)
+		}
+	}
+	return nil
+}
+
+// Purge implements bot.Store.
+func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for k, e := range s.convs {
+		var c bot.Conversation
+		if e.conv == nil || json.Unmarshal(e.conv, &c) != nil || c.Updated.Before(before) {
+			if e.turn.TryLock() { // skip one mid-turn: it is being updated now
+				delete(s.convs, k)
+				e.turn.Unlock()
+				n++
+			}
+		}
+	}
+	s.outcomes = slices.DeleteFunc(s.outcomes, func(o outcome) bool { return o.Time.Before(before) })
+	for id, t := range s.tickets {
+		if !t.State.Open() && t.Created.Before(before) {
+			delete(s.tickets, id)
+		}
+	}
+	return n, nil
+}
+
+// Stats implements bot.Store.
+func (s *Store) Stats(ctx context.Context, since time.Time) (bot.Stats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return bot.Stats{}, err
+	}
+	st := bot.Stats{Since: since, Outcomes: map[string]int{}, Handoffs: map[string]int{}}
+	for _, e := range s.convs {
+		var c bot.Conversation
+		if e.conv != nil && json.Unmarshal(e.conv, &c) == nil && !c.Created.Before(since) {
+			st.Conversations++
+		}
+	}
+	causes := map[string]int{}
+	for _, o := range s.outcomes {
+		if o.Time.Before(since) {
+			continue
+		}
+		st.Outcomes[o.Kind]++
+		if o.Cause != "" {
+			causes[o.Cause]++
+		}
+	}
+	var claims []time.Duration
+	ratings := 0
+	for _, t := range s.tickets {
+		if t.State.Open() {
+			st.OpenTickets++
+		}
+		if t.Created.Before(since) {
+			continue
+		}
+		st.Handoffs[t.Reason]++
+		if !t.Claimed.IsZero() {
+			claims = append(claims, t.Claimed.Sub(t.Created))
+		}
+		if t.Rating > 0 {
+			st.Ratings++
+			ratings += t.Rating
+		}
+	}
+	bot.FinishStats(&st, causes, claims, ratings)
+	return st, nil
+}
+
+// CreateTicket implements bot.Store.
+func (s *Store) CreateTicket(ctx context.Context, t bot.Ticket) (bot.Ticket, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return bot.Ticket{}, false, err
+	}
+	for _, old := range s.tickets {
+		if old.Key == t.Key && old.State.Open() {
+			return copyTicket(old), false, nil
+		}
+	}
+	s.nextTkt++
+	t.ID = s.nextTkt
+	t.State = bot.TicketPending
+	t.History = []bot.TicketEvent{{State: bot.TicketPending, Time: t.Created}}
+	c := copyTicket(&t)
+	s.tickets[t.ID] = &c
+	return copyTicket(&c), true, nil
+}
+
+// GetTicket implements bot.Store.
+func (s *Store) GetTicket(ctx context.Context, id int64) (bot.Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return bot.Ticket{}, err
+	}
+	t := s.tickets[id]
+	if t == nil {
+		return bot.Ticket{}, bot.ErrNotFound
+	}
+	return copyTicket(t), nil
+}
+
+// OpenTicket implements bot.Store.
+func (s *Store) OpenTicket(ctx context.Context, key bot.Key) (bot.Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return bot.Ticket{}, err
+	}
+	for _, t := range s.tickets {
+		if t.Key == key && t.State.Open() {
+			return copyTicket(t), nil
+		}
+	}
+	return bot.Ticket{}, bot.ErrNotFound
+}
+
+// TicketByRef implements bot.Store.
+func (s *Store) TicketByRef(ctx context.Context, place, ref string) (bot.Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return bot.Ticket{}, err
+	}
+	var found *bot.Ticket
+	for _, t := range s.tickets {
+		if t.Refs[place] == ref && (found == nil || t.ID > found.ID) {
+			found = t
+		}
+	}
+	if found == nil {
+		return bot.Ticket{}, bot.ErrNotFound
+	}
+	return copyTicket(found), nil
+}
+
+// ListTickets implements bot.Store.
+func (s *Store) ListTickets(ctx context.Context, states ...bot.TicketState) ([]bot.Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var out []bot.Ticket
+	for _, t := range s.tickets {
+		if len(states) == 0 || slices.Contains(states, t.State) {
+			out = append(out, copyTicket(t))
+		}
+	}
+	slices.SortFunc(out, func(a, b bot.Ticket) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
-// Delivered implements bot.Store.
-func (s *Store) Delivered(ctx context.Context, id int64) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// ClaimTicket implements bot.Store.
+func (s *Store) ClaimTicket(ctx context.Context, id int64, moderator, name string, now time.Time) (bot.Ticket, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, o := range s.outbox {
-		if o.ID == id {
-			s.outbox = append(s.outbox[:i], s.outbox[i+1:]...)
-			break
-		}
+	if err := s.check(ctx); err != nil {
+		return bot.Ticket{}, err
 	}
+	t := s.tickets[id]
+	switch {
+	case t == nil:
+		return bot.Ticket{}, bot.ErrNotFound
+	case t.State == bot.TicketClaimed:
+		return copyTicket(t), bot.ErrClaimed
+	case t.State != bot.TicketPending:
+		return copyTicket(t), bot.ErrTicketClosed
+	}
+	t.State = bot.TicketClaimed
+	t.Moderator, t.ModeratorName, t.Claimed = moderator, name, now
+	t.History = append(t.History, bot.TicketEvent{State: bot.TicketClaimed, By: moderator, Time: now})
+	return copyTicket(t), nil
+}
+
+// MoveTicket implements bot.Store.
+func (s *Store) MoveTicket(ctx context.Context, id int64, from []bot.TicketState, to bot.TicketState, by string, now time.Time) (bot.Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return bot.Ticket{}, err
+	}
+	t := s.tickets[id]
+	if t == nil {
+		return bot.Ticket{}, bot.ErrNotFound
+	}
+	if !slices.Contains(from, t.State) {
+		return copyTicket(t), bot.ErrTicketState
+	}
+	t.State = to
+	if !to.Open() {
+		t.Closed = now
+	}
+	t.History = append(t.History, bot.TicketEvent{State: to, By: by, Time: now})
+	return copyTicket(t), nil
+}
+
+// SetTicketRef implements bot.Store.
+func (s *Store) SetTicketRef(ctx context.Context, id int64, place, ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	t := s.tickets[id]
+	if t == nil {
+		return bot.ErrNotFound
+	}
+	if t.Refs == nil {
+		t.Refs = map[string]string{}
+	}
+	t.Refs[place] = ref
+	return nil
+}
+
+// AddNote implements bot.Store.
+func (s *Store) AddNote(ctx context.Context, id int64, n bot.Note) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	t := s.tickets[id]
+	if t == nil {
+		return bot.ErrNotFound
+	}
+	t.Notes = append(t.Notes, n)
+	return nil
+}
+
+// RateTicket implements bot.Store.
+func (s *Store) RateTicket(ctx context.Context, id int64, rating int, comment string, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	t := s.tickets[id]
+	if t == nil {
+		return bot.ErrNotFound
+	}
+	if rating < 1 || rating > 5 {
+		return bot.ErrBadRating
+	}
+	t.Rating, t.Comment = rating, comment
 	return nil
 }
 
@@ -160,8 +498,22 @@ func (s *Store) Close() error {
 	return nil
 }
 
-type closedError struct{}
-
-func (closedError) Error() string { return "memory store: closed" }
-
-var errClosed error = closedError{}
+// copyTicket returns a deep copy, so callers never share memory with the
+// store.
+func copyTicket(t *bot.Ticket) bot.Ticket {
+	c := *t
+	c.Notes = slices.Clone(t.Notes)
+	c.History = slices.Clone(t.History)
+	c.Summary.Detected = slices.Clone(t.Summary.Detected)
+	c.Summary.RuledOut = slices.Clone(t.Summary.RuledOut)
+	c.Summary.Tried = slices.Clone(t.Summary.Tried)
+	c.Summary.Answers = slices.Clone(t.Summary.Answers)
+	c.Summary.Last = slices.Clone(t.Summary.Last)
+	if t.Refs != nil {
+		c.Refs = make(map[string]string, len(t.Refs))
+		for k, v := range t.Refs {
+			c.Refs[k] = v
+		}
+	}
+	return c
+}

@@ -51,6 +51,27 @@ var RequiredMessages = []string{
 	"btn_claim", "btn_resolve", "btn_return",
 }
 
+// Placeholders lists, per message, the {placeholders} the code fills in;
+// a message may use only those (a typo such as {titel} is an error).
+var Placeholders = map[string][]string{
+	"cause_intro":         {"title", "explanation"},
+	"handoff_queue":       {"position"},
+	"handoff_claimed":     {"moderator"},
+	"relay":               {"moderator", "text"},
+	"mod_ticket":          {"id", "user", "reason", "moderator", "state"},
+	"mod_claimed_by":      {"id", "user", "reason", "moderator", "state"},
+	"mod_state":           {"id", "user", "reason", "moderator", "state"},
+	"mod_already_claimed": {"id", "moderator", "state"},
+	"mod_closed":          {"id", "moderator", "state"},
+	"mod_not_found":       {"id"},
+	"mod_not_yours":       {"id", "moderator", "state"},
+	"mod_done":            {"id", "moderator", "state"},
+	"mod_noted":           {"id", "moderator", "state"},
+	"mod_user_message":    {"user", "id", "text"},
+	"mod_left_message":    {"user", "id", "text"},
+	"mod_rated":           {"id", "rating", "text"},
+}
+
 // Error is a validation error that names the file, line and field.
 type Error struct {
 	File  string

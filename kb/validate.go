@@ -2,6 +2,7 @@ package kb
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -255,12 +256,21 @@ func (l *loader) validateMessages(k *KB) {
 			l.add(MessagesFile, name, "unknown message %q (a typo?)", name)
 		}
 	}
+	for name, text := range k.Messages {
+		for _, m := range placeholder.FindAllStringSubmatch(text, -1) {
+			if !slices.Contains(Placeholders[name], m[1]) {
+				l.add(MessagesFile, name, "unknown placeholder {%s} (this message knows %v)", m[1], Placeholders[name])
+			}
+		}
+	}
 	for _, name := range RequiredMessages {
 		if strings.HasPrefix(name, "btn_") && utf8.RuneCountInString(k.Messages[name]) > MaxLabel {
 			l.add(MessagesFile, name, "button label longer than %d characters", MaxLabel)
 		}
 	}
 }
+
+var placeholder = regexp.MustCompile(`\{([a-z_]+)\}`)
 
 func (l *loader) validateExamples(k *KB, file string, exs []Example, required bool) {
 	if !required && exs == nil {

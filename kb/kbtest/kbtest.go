@@ -66,10 +66,18 @@ questions:
 	fsys["checklist.yaml"] = &fstest.MapFile{Data: []byte("title: Checklist\nitems:\n  - {id: network, text: Check the network.}\n  - {id: update, text: Update the app.}\n")}
 	var msgs strings.Builder
 	for _, name := range kb.RequiredMessages {
-		fmt.Fprintf(&msgs, "%s: \"<%s>\"\n", name, name)
+		// "<name>", followed by the message's placeholders, if any.
+		text := "<" + name
+		if name == "cause_intro" {
+			text += " {title}"
+		} else {
+			for _, p := range kb.Placeholders[name] {
+				text += " {" + p + "}"
+			}
+		}
+		fmt.Fprintf(&msgs, "%s: %q\n", name, text+">")
 	}
-	msgs.WriteString("cause_intro: \"<cause_intro {title}>\"\n")
-	fsys["messages.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(msgs.String(), "cause_intro: \"<cause_intro>\"\n", "", 1))}
+	fsys["messages.yaml"] = &fstest.MapFile{Data: []byte(msgs.String())}
 	var train strings.Builder
 	for _, id := range append(append([]string{}, kb.BaseIntents...), kb.CauseIDs...) {
 		for i := 0; i < kb.MinExamples; i++ {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/dmdoctor/dmdoctor/bot"
@@ -21,10 +22,14 @@ import (
 // Channel is the channel name of terminal conversations.
 const Channel = "console"
 
-// Handler runs one turn; *bot.Engine satisfies it.
+// Handler runs turns and moderators' actions; *bot.Engine satisfies it.
 type Handler interface {
 	Handle(ctx context.Context, m bot.Message) (bot.Turn, error)
+	Moderate(ctx context.Context, a bot.ModAction) (bot.ModReply, error)
 }
+
+// Moderator is the moderator ID of the terminal in --mod mode.
+const Moderator = "console:mod"
 
 // Chat is a terminal conversation.
 type Chat struct {
@@ -37,9 +42,23 @@ type Chat struct {
 	Prompt string
 	// User is the user ID of the terminal user.
 	User string
+	// Mod makes the terminal the moderators' place too: tickets are
+	// printed, and lines starting with "/mod " are moderator commands.
+	Mod bool
 
-	last []flows.Button // the buttons shown last, for typed numbers
+	mu      sync.Mutex
+	inTurn  bool
+	pending []flows.Reply  // replies delivered during the current turn
+	last    []flows.Button // the buttons shown last, for typed numbers
+	modSeq  int            // numbers moderator commands, for de-duplication
+	// registered is set once the chat is the console channel's Sender.
+	registered bool
 }
+
+var (
+	_ bot.Sender   = (*Chat)(nil)
+	_ bot.ModPlace = (*Chat)(nil)
+)
 
 // JSONReply is the --json output: one object per reply.
 type JSONReply struct {
@@ -94,6 +113,12 @@ func (c *Chat) Run(ctx context.Context) error {
 					return nil
 				}
 			}
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "/mod"); ok && c.Mod {
+				if err := c.moderate(ctx, rest); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := c.turn(ctx, c.message(line)); err != nil {
 				return err
 			}
@@ -111,7 +136,7 @@ func (c *Chat) message(line string) bot.Message {
 	if cmd, ok := strings.CutPrefix(trimmed, "/"); ok {
 		name, rest, _ := strings.Cut(cmd, " ")
 		switch name {
-		case flows.CmdStart, flows.CmdHelp, flows.CmdTroubleshoot, flows.CmdHuman, flows.CmdCancel:
+		case flows.CmdStart, flows.CmdHelp, flows.CmdTroubleshoot, flows.CmdHuman, flows.CmdCancel, flows.CmdForget:
 			return bot.Message{Command: name, Text: rest}
 		}
 	}
@@ -122,12 +147,27 @@ func (c *Chat) turn(ctx context.Context, m bot.Message) error {
 	m.Channel = Channel
 	m.UserID = c.User
 	m.Address = bot.Address(c.User)
+	c.mu.Lock()
+	c.inTurn, c.pending = true, nil
+	c.mu.Unlock()
 	t, err := c.Engine.Handle(ctx, m)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inTurn = false
+	replies := c.pending
+	if !c.registered {
+		replies = t.Replies // no Sender registered: the turn carries them
+	}
 	if err != nil {
 		return err
 	}
-	c.last = nil
-	for i, r := range t.Replies {
+	return c.print(t, replies)
+}
+
+// print writes replies, with the turn's reading of the message in JSON
+// mode. The caller holds c.mu.
+func (c *Chat) print(t bot.Turn, replies []flows.Reply) error {
+	for i, r := range replies {
 		if len(r.Buttons) > 0 {
 			c.last = r.Buttons
 		}
@@ -137,7 +177,7 @@ func (c *Chat) turn(ctx context.Context, m bot.Message) error {
 			if jr.Buttons == nil {
 				jr.Buttons = []flows.Button{}
 			}
-			if i == len(t.Replies)-1 {
+			if i == len(replies)-1 {
 				jr.Handoff = t.Handoff
 			}
 			if err := json.NewEncoder(c.Out).Encode(jr); err != nil {
@@ -150,8 +190,101 @@ func (c *Chat) turn(ctx context.Context, m bot.Message) error {
 			fmt.Fprintf(c.Out, "  %d) %s\n", j+1, Sanitize(b.Label))
 		}
 	}
-	if t.Handoff != nil && !c.JSON {
+	if t.Handoff != nil && !c.JSON && !c.Mod {
 		fmt.Fprintln(c.Out, Sanitize(FormatHandoff(*t.Handoff)))
+	}
+	return nil
+}
+
+// Register makes the chat the Sender of the console channel (so replies
+// a moderator or a timer starts reach the terminal) and, with Mod, a
+// moderators' place.
+func (c *Chat) Register(e interface {
+	Register(string, bot.Sender)
+	AddModPlace(bot.ModPlace)
+}) {
+	c.mu.Lock()
+	c.registered = true
+	c.mu.Unlock()
+	e.Register(Channel, c)
+	if c.Mod {
+		e.AddModPlace(c)
+	}
+}
+
+// Send implements bot.Sender: replies of the current turn are printed
+// with it, others at once.
+func (c *Chat) Send(ctx context.Context, to bot.Address, replies []flows.Reply) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inTurn {
+		c.pending = append(c.pending, replies...)
+		return nil
+	}
+	return c.print(bot.Turn{}, replies)
+}
+
+// Name implements bot.ModPlace.
+func (c *Chat) Name() string { return Channel }
+
+// Post implements bot.ModPlace: the ticket is printed for the terminal
+// moderator.
+func (c *Chat) Post(ctx context.Context, t bot.Ticket, v bot.TicketView) (string, error) {
+	c.modPrint("new ticket", v)
+	return strconv.FormatInt(t.ID, 10), nil
+}
+
+// Update implements bot.ModPlace.
+func (c *Chat) Update(ctx context.Context, t bot.Ticket, ref string, v bot.TicketView) error {
+	c.modPrint("ticket update", v)
+	return nil
+}
+
+// Notify implements bot.ModPlace.
+func (c *Chat) Notify(ctx context.Context, t bot.Ticket, ref, text string) error {
+	c.modPrint("", bot.TicketView{Text: text})
+	return nil
+}
+
+func (c *Chat) modPrint(title string, v bot.TicketView) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.JSON {
+		json.NewEncoder(c.Out).Encode(map[string]any{"moderators": v.Text, "buttons": v.Buttons, "event": title})
+		return
+	}
+	var b strings.Builder
+	if title != "" {
+		b.WriteString("[" + title + "] ")
+	}
+	b.WriteString(v.Text)
+	for _, btn := range v.Buttons {
+		if op, id, ok := bot.ParseModButton(btn.ID); ok {
+			fmt.Fprintf(&b, "\n  (/mod %s %d) %s", op, id, btn.Label)
+		}
+	}
+	fmt.Fprintln(c.Out, indentMod(Sanitize(b.String())))
+}
+
+func indentMod(s string) string { return "  [mods] " + strings.ReplaceAll(s, "\n", "\n  [mods] ") }
+
+// moderate runs a "/mod ..." line as the terminal moderator.
+func (c *Chat) moderate(ctx context.Context, line string) error {
+	a, ok := bot.ParseModCommand(line)
+	if !ok {
+		a = bot.ModAction{Op: bot.ModHelp}
+	}
+	c.mu.Lock()
+	c.modSeq++
+	a.MsgID = strconv.Itoa(c.modSeq)
+	c.mu.Unlock()
+	a.Place, a.Moderator, a.Name, a.IsModerator = Channel, Moderator, "Terminal moderator", true
+	r, err := c.Engine.Moderate(ctx, a)
+	if err != nil {
+		return err
+	}
+	if r.Text != "" {
+		c.modPrint("", bot.TicketView{Text: r.Text})
 	}
 	return nil
 }

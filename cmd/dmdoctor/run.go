@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/dmdoctor/dmdoctor/adapters/console"
 	"github.com/dmdoctor/dmdoctor/bot"
@@ -80,6 +81,7 @@ func newEngine(k *kb.KB, m *intents.Model) (*bot.Engine, error) {
 func runChat(ctx context.Context, cmd string, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs, dir := newFlags("chat", stderr)
 	asJSON := fs.Bool("json", false, "write one JSON object per reply")
+	mod := fs.Bool("mod", false, "the terminal is the moderators' place too: tickets are printed, \"/mod help\" lists the commands")
 	if err := fs.Parse(args); err != nil {
 		return exitCode(2)
 	}
@@ -100,8 +102,15 @@ func runChat(ctx context.Context, cmd string, args []string, getenv func(string)
 		prompt = "you> "
 		fmt.Fprintln(stdout, "dmdoctor terminal chat. Type your message; a number picks an option; Ctrl-D quits.")
 	}
-	c := &console.Chat{Engine: e, In: stdin, Out: stdout, JSON: *asJSON, Prompt: prompt}
-	return c.Run(ctx)
+	c := &console.Chat{Engine: e, In: stdin, Out: stdout, JSON: *asJSON, Prompt: prompt, Mod: *mod}
+	c.Register(e)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ticks := make(chan error, 1)
+	go func() { ticks <- e.Run(ctx, 10*time.Second) }()
+	err = c.Run(ctx)
+	cancel()
+	return errors.Join(err, <-ticks)
 }
 
 // isTerminal reports whether r is an interactive terminal.

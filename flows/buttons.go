@@ -132,11 +132,8 @@ func (t *turn) matchOption(text string) (string, bool) {
 		return "", false
 	}
 	norm := normalize(text)
-	if n, err := strconv.Atoi(norm); err == nil {
-		if n >= 1 && n <= len(buttons) {
-			return buttons[n-1].ID, true
-		}
-		return "", false
+	if n, err := strconv.Atoi(norm); err == nil && n >= 1 && n <= len(buttons) {
+		return buttons[n-1].ID, true
 	}
 	for _, b := range buttons {
 		if norm == normalize(b.Label) || norm == normalize(tokenOf(b.ID)) {

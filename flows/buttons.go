@@ -140,6 +140,12 @@ func (t *turn) matchOption(text string) (string, bool) {
 			return b.ID, true
 		}
 	}
+	// A cause named with confidence during triage is a better answer than
+	// a word that happens to match an option ("yeah i got banned
+	// yesterday" names the ban itself).
+	if t.s.Phase == Triage && t.accepted() && t.isCause(t.in.NLU.Intent) {
+		return "", false
+	}
 	if q := t.openQuestion(); q != nil {
 		for _, o := range q.Options {
 			for _, m := range o.Match {

@@ -43,7 +43,7 @@ func (t *turn) askNextTriage() {
 			return
 		}
 	}
-	t.enterCause(best, 0)
+	t.enterCause(best, p)
 }
 
 func (t *turn) triageAnswer(tok string) {

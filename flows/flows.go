@@ -149,6 +149,13 @@ func (t *turn) open() bool {
 func (t *turn) command() {
 	switch t.in.Command {
 	case CmdStart:
+		// "/start continue" (a deep link from a group to a private chat)
+		// goes on where the conversation was.
+		if strings.TrimSpace(t.in.Text) == StartContinue && (t.open() || t.s.Phase == Handoff) {
+			t.say("continue")
+			t.reprompt()
+			return
+		}
 		t.reset()
 		t.say("welcome")
 	case CmdHelp:

@@ -334,3 +334,12 @@ func TestButtonIDsFitTelegram(t *testing.T) {
 		}
 	}
 }
+
+func TestStartContinueKeepsTheConversation(t *testing.T) {
+	c := newConv(t)
+	c.say(kb.CantSend, 0.9, "cant dm")
+	c.step(flows.Input{Command: flows.CmdStart, Text: "continue"})
+	c.expect(flows.Triage, "", "<continue>", "What does the error say?")
+	c.step(flows.Input{Command: flows.CmdStart})
+	c.expect(flows.Idle, "", "<welcome>")
+}

@@ -39,6 +39,9 @@ const (
 	// CmdForget deletes everything kept about the user (handled by the
 	// engine, which owns the store).
 	CmdForget = "forget"
+	// StartContinue is the text of a start command that continues the
+	// conversation instead of starting a new one (a deep link's payload).
+	StartContinue = "continue"
 )
 
 // State is everything flows remembers about one conversation. It is plain

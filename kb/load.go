@@ -49,6 +49,7 @@ var RequiredMessages = []string{
 	"mod_no_tickets", "mod_closed", "mod_not_found", "mod_not_yours", "mod_done", "mod_noted",
 	"mod_user_message", "mod_left_message", "mod_rated", "mod_help",
 	"btn_claim", "btn_resolve", "btn_return",
+	"continue", "stale_short", "not_yours", "continue_private", "choose_one",
 }
 
 // Placeholders lists, per message, the {placeholders} the code fills in;

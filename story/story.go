@@ -15,7 +15,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -36,13 +38,21 @@ type Story struct {
 	Steps []Step `yaml:"steps"`
 }
 
-// Step is one user turn and what must follow it. Exactly one of User,
-// Button and Command is set (Command may come with User as its text).
+// Step is one user turn, a moderator's action or a wait, and what must
+// follow it. Exactly one of User, Button, Command, NonText, Mod and Wait is
+// set (Command may come with User as its text).
 type Step struct {
 	User    string `yaml:"user"`    // typed text
 	Button  string `yaml:"button"`  // a button of the previous turn, by label or ID
 	Command string `yaml:"command"` // start, help, troubleshoot, human, cancel
 	NonText bool   `yaml:"non_text"`
+	// Mod is a moderator's command ("claim 1", "reply 1 hi", "resolve 1");
+	// what the user is sent because of it is checked like a turn's replies.
+	Mod string `yaml:"mod"`
+	// Wait moves the clock on ("16m") and runs the engine's timed work.
+	Wait string `yaml:"wait"`
+	// ModReply lists substrings of what the moderator is told.
+	ModReply []string `yaml:"mod_reply"`
 
 	Intent  string   `yaml:"intent"`  // classifier intent
 	Cause   string   `yaml:"cause"`   // cause in focus after the turn ("-" for none)
@@ -108,21 +118,29 @@ func LoadFile(fsys fs.FS, name string) (File, error) {
 		}
 		for j, st := range s.Steps {
 			n := 0
-			for _, set := range []bool{st.User != "" && st.Command == "", st.Button != "", st.Command != "", st.NonText} {
+			if st.Wait != "" {
+				if _, err := time.ParseDuration(st.Wait); err != nil {
+					return File{}, fmt.Errorf("story: %s: %q step %d: wait: %w", name, s.Name, j+1, err)
+				}
+			}
+			for _, set := range []bool{st.User != "" && st.Command == "", st.Button != "", st.Command != "", st.NonText, st.Mod != "", st.Wait != ""} {
 				if set {
 					n++
 				}
 			}
 			if n != 1 {
-				return File{}, fmt.Errorf("story: %s: %q step %d: give exactly one of user, button, command, non_text", name, s.Name, j+1)
+				return File{}, fmt.Errorf("story: %s: %q step %d: give exactly one of user, button, command, non_text, mod, wait", name, s.Name, j+1)
 			}
 		}
 	}
 	return f, nil
 }
 
-// NewEngine builds a fresh engine for one story.
-type NewEngine func() (*bot.Engine, error)
+// NewEngine builds a fresh engine for one story, on the story's clock.
+type NewEngine func(clock func() time.Time) (*bot.Engine, error)
+
+// Channel is the channel name stories talk on.
+const Channel = "story"
 
 // Result is the outcome of one story.
 type Result struct {
@@ -135,36 +153,129 @@ type Result struct {
 // Passed reports whether every step matched.
 func (r Result) Passed() bool { return len(r.Failures) == 0 }
 
+// capture is the story channel's Sender and moderators' place: it keeps
+// what the engine delivered.
+type capture struct {
+	mu      sync.Mutex
+	replies []flows.Reply
+	mods    []string
+}
+
+func (c *capture) Send(ctx context.Context, to bot.Address, rs []flows.Reply) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replies = append(c.replies, rs...)
+	return nil
+}
+
+func (c *capture) take() []flows.Reply {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.replies
+	c.replies = nil
+	return r
+}
+
+func (c *capture) Name() string { return Channel }
+
+func (c *capture) Post(ctx context.Context, t bot.Ticket, v bot.TicketView) (string, error) {
+	c.note("[ticket] " + v.Text)
+	return strconv.FormatInt(t.ID, 10), nil
+}
+
+func (c *capture) Update(ctx context.Context, t bot.Ticket, ref string, v bot.TicketView) error {
+	c.note("[ticket " + string(t.State) + "]")
+	return nil
+}
+
+func (c *capture) Notify(ctx context.Context, t bot.Ticket, ref, text string) error {
+	c.note(text)
+	return nil
+}
+
+func (c *capture) note(s string) {
+	c.mu.Lock()
+	c.mods = append(c.mods, s)
+	c.mu.Unlock()
+}
+
+func (c *capture) takeMods() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.mods
+	c.mods = nil
+	return m
+}
+
 // Run plays a story against a fresh engine and checks every step.
 func Run(ctx context.Context, newEngine NewEngine, file string, s Story) (Result, error) {
-	e, err := newEngine()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e, err := newEngine(clock)
 	if err != nil {
 		return Result{}, err
 	}
+	cap := &capture{}
+	e.Register(Channel, cap)
+	e.AddModPlace(cap)
 	res := Result{File: file, Name: s.Name}
 	var tr strings.Builder
 	fmt.Fprintf(&tr, "# %s\n", s.Name)
 	var prev []flows.Button
-	clock := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	for i, st := range s.Steps {
-		m := bot.Message{Channel: "story", UserID: "tester", Address: "tester",
-			ID: fmt.Sprintf("m%d", i), Text: st.User, Command: st.Command, NonText: st.NonText,
-			Time: clock.Add(time.Duration(i) * time.Minute)}
+		mu.Lock()
+		now = now.Add(time.Minute)
+		mu.Unlock()
 		label := describe(st)
-		if st.Button != "" {
-			id, ok := findButton(prev, st.Button)
-			if !ok {
-				res.Failures = append(res.Failures, fmt.Sprintf("step %d (%s): no button %q; the buttons were %s",
-					i+1, label, st.Button, labels(prev)))
-				break
+		var t bot.Turn
+		var modText string
+		switch {
+		case st.Wait != "":
+			d, _ := time.ParseDuration(st.Wait)
+			mu.Lock()
+			now = now.Add(d)
+			mu.Unlock()
+			if err := e.Tick(ctx); err != nil {
+				return res, err
 			}
-			m.Button = id
+			t.Replies = cap.take()
+		case st.Mod != "":
+			a, ok := bot.ParseModCommand(st.Mod)
+			if !ok {
+				return res, fmt.Errorf("story: %s: %q step %d: not a moderator command: %q", file, s.Name, i+1, st.Mod)
+			}
+			a.Place, a.Moderator, a.Name, a.IsModerator, a.MsgID = Channel, "story:mod", "Mo", true, fmt.Sprint("mod", i)
+			r, err := e.Moderate(ctx, a)
+			if err != nil {
+				return res, err
+			}
+			modText = r.Text
+			t.Replies = cap.take()
+		default:
+			m := bot.Message{Channel: Channel, UserID: "tester", UserName: "Tess", Address: "tester",
+				ID: fmt.Sprintf("m%d", i), Text: st.User, Command: st.Command, NonText: st.NonText, Time: clock()}
+			if st.Button != "" {
+				id, ok := findButton(prev, st.Button)
+				if !ok {
+					res.Failures = append(res.Failures, fmt.Sprintf("step %d (%s): no button %q; the buttons were %s",
+						i+1, label, st.Button, labels(prev)))
+					res.Transcript = tr.String()
+					return res, nil
+				}
+				m.Button = id
+			}
+			t, err = e.Handle(ctx, m)
+			if err != nil {
+				return res, err
+			}
+			t.Replies = cap.take()
 		}
-		t, err := e.Handle(ctx, m)
-		if err != nil {
-			return res, err
+		mods := cap.takeMods()
+		if modText != "" {
+			mods = append(mods, modText)
 		}
-		writeTurn(&tr, label, t)
+		writeTurn(&tr, label, t, mods)
 		var bs []flows.Button
 		for _, r := range t.Replies {
 			bs = append(bs, r.Buttons...)
@@ -172,7 +283,7 @@ func Run(ctx context.Context, newEngine NewEngine, file string, s Story) (Result
 		if len(bs) > 0 {
 			prev = bs
 		}
-		res.Failures = append(res.Failures, check(i+1, label, st, t, bs)...)
+		res.Failures = append(res.Failures, check(i+1, label, st, t, bs, mods)...)
 	}
 	res.Transcript = tr.String()
 	return res, nil
@@ -186,6 +297,10 @@ func describe(st Step) string {
 		return "[" + st.Button + "]"
 	case st.NonText:
 		return "(sticker)"
+	case st.Mod != "":
+		return "moderator: " + st.Mod
+	case st.Wait != "":
+		return "(wait " + st.Wait + ")"
 	}
 	return fmt.Sprintf("%q", st.User)
 }
@@ -210,7 +325,7 @@ func labels(bs []flows.Button) string {
 	return strings.Join(out, ", ")
 }
 
-func check(n int, label string, st Step, t bot.Turn, bs []flows.Button) []string {
+func check(n int, label string, st Step, t bot.Turn, bs []flows.Button, mods []string) []string {
 	var fails []string
 	fail := func(what, want, got string) {
 		fails = append(fails, fmt.Sprintf("step %d (%s): %s\n      want: %s\n       got: %s", n, label, what, want, got))
@@ -260,6 +375,12 @@ func check(n int, label string, st Step, t bot.Turn, bs []flows.Button) []string
 	if st.Stale && !t.Stale {
 		fail("stale", "true", "false")
 	}
+	modAll := strings.ToLower(strings.Join(mods, "\n"))
+	for _, want := range st.ModReply {
+		if !strings.Contains(modAll, strings.ToLower(want)) {
+			fail("moderators' place", fmt.Sprintf("contains %q", want), fmt.Sprintf("%q", strings.Join(mods, "\n")))
+		}
+	}
 	return fails
 }
 
@@ -279,7 +400,7 @@ func replyText(t bot.Turn) string {
 }
 
 // writeTurn renders a turn as a readable transcript.
-func writeTurn(w io.Writer, label string, t bot.Turn) {
+func writeTurn(w io.Writer, label string, t bot.Turn, mods []string) {
 	fmt.Fprintf(w, "\n> %s\n", label)
 	if t.Intent != "" {
 		fmt.Fprintf(w, "  (intent %s %.2f)\n", t.Intent, t.Confidence)
@@ -291,6 +412,14 @@ func writeTurn(w io.Writer, label string, t bot.Turn) {
 		for _, b := range r.Buttons {
 			fmt.Fprintf(w, "  [%s] %s\n", b.ID, b.Label)
 		}
+	}
+	for _, m := range mods {
+		for _, line := range strings.Split(m, "\n") {
+			fmt.Fprintf(w, "  [mods] %s\n", line)
+		}
+	}
+	if t.Phase == "" {
+		return
 	}
 	fmt.Fprintf(w, "  (state %s", t.Phase)
 	if t.Cause != "" {

@@ -46,7 +46,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "", "chat":
+	case "":
+		fs, dir := newFlags("", stderr)
+		if err := fs.Parse(args); err != nil {
+			return exitCode(2)
+		}
+		configured, err := serve(ctx, *dir, getenv, stderr)
+		if configured {
+			return err
+		}
+		return runChat(ctx, cmd, args, getenv, stdin, stdout, stderr)
+	case "chat":
 		return runChat(ctx, cmd, args, getenv, stdin, stdout, stderr)
 	case "eval":
 		return runEval(args, stdout, stderr)
@@ -215,7 +225,9 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	newEngine := func() (*bot.Engine, error) { return newEngine(k, m) }
+	newEngine := func(clock func() time.Time) (*bot.Engine, error) {
+		return bot.New(bot.Config{KB: k, Classifier: m, Store: memory.New(), Clock: clock})
+	}
 	passed, failed := 0, 0
 	for _, f := range files {
 		for _, s := range f.Stories {

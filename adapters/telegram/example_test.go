@@ -1,0 +1,23 @@
+package telegram_test
+
+import (
+	"fmt"
+
+	"github.com/dmdoctor/dmdoctor/adapters/telegram"
+)
+
+func ExampleConfigFromEnv() {
+	env := map[string]string{
+		"TELEGRAM_BOT_TOKEN":      "123456:ABC-your-token",
+		"TELEGRAM_WEBHOOK_URL":    "https://bot.example.org/telegram",
+		"TELEGRAM_WEBHOOK_LISTEN": ":8443",
+		"TELEGRAM_WEBHOOK_SECRET": "a-long-random-secret",
+	}
+	cfg, enabled, err := telegram.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(enabled, cfg.Webhook.PublicURL, cfg.Webhook.Listen)
+	// Output: true https://bot.example.org/telegram :8443
+}

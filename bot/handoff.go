@@ -152,7 +152,7 @@ func (e *Engine) handoffTurn(c *Conversation, m Message, in flows.Input, turn *T
 			fx.notes = append(fx.notes, "The user cancelled the request.")
 		}
 		c.Handoff = nil
-		c.State = flows.State{Seq: c.State.Seq, Turns: c.State.Turns}
+		c.State = flows.State{Phase: flows.Idle, Seq: c.State.Seq, Turns: c.State.Turns}
 		fx.ticket = nil
 		if m.Command != flows.CmdCancel {
 			fx.runFlow = true

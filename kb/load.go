@@ -50,6 +50,7 @@ var RequiredMessages = []string{
 	"mod_user_message", "mod_left_message", "mod_rated", "mod_help",
 	"btn_claim", "btn_resolve", "btn_return",
 	"continue", "stale_short", "not_yours", "continue_private", "choose_one",
+	"thread_name", "thread_opened", "failed",
 }
 
 // Placeholders lists, per message, the {placeholders} the code fills in;
@@ -71,6 +72,8 @@ var Placeholders = map[string][]string{
 	"mod_user_message":    {"user", "id", "text"},
 	"mod_left_message":    {"user", "id", "text"},
 	"mod_rated":           {"id", "rating", "text"},
+	"thread_name":         {"user"},
+	"thread_opened":       {"thread"},
 }
 
 // Error is a validation error that names the file, line and field.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmdoctor/dmdoctor/adapters/discord"
 	"github.com/dmdoctor/dmdoctor/adapters/telegram"
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/brain"
@@ -57,7 +58,11 @@ func serve(ctx context.Context, kbDir string, getenv func(string) string, stderr
 	if err != nil {
 		return true, err
 	}
-	if !tgOn {
+	dcfg, dcOn, err := discord.ConfigFromEnv(getenv)
+	if err != nil {
+		return true, err
+	}
+	if !tgOn && !dcOn {
 		return false, nil
 	}
 	logger, err := newLogger(getenv, stderr)
@@ -87,6 +92,17 @@ func serve(ctx context.Context, kbDir string, getenv func(string) string, stderr
 		}
 		e.Register(telegram.Channel, tg)
 		channels = append(channels, channel{telegram.Channel, tg.Run})
+	}
+	if dcOn {
+		dcfg.Logger = logger
+		dcfg.Texts = discord.Texts{ThreadName: k.Msg("thread_name"), ThreadOpened: k.Msg("thread_opened"),
+			NotYours: k.Msg("not_yours"), Failed: k.Msg("failed")}
+		dc, err := discord.New(dcfg, e)
+		if err != nil {
+			return true, err
+		}
+		e.Register(discord.Channel, dc)
+		channels = append(channels, channel{discord.Channel, dc.Run})
 	}
 	return true, runChannels(ctx, logger, e, channels)
 }

@@ -87,6 +87,11 @@ func (f *Flow) Step(s State, in Input) Output {
 	default:
 		t.text()
 	}
+	if t.stale {
+		for i := range t.replies {
+			t.replies[i].Private = true
+		}
+	}
 	return Output{State: t.s, Replies: t.replies, Handoff: t.handoff, Stale: t.stale, Outcome: t.outcome}
 }
 

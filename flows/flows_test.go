@@ -175,6 +175,11 @@ func TestStaleButton(t *testing.T) {
 	if !out.Stale {
 		t.Fatal("press on a closed question not marked stale")
 	}
+	for _, r := range out.Replies {
+		if !r.Private {
+			t.Fatalf("reply to a stale press not private: %+v", r)
+		}
+	}
 	c.expect(flows.Triage, "", "<stale>", "Does it work on another network?")
 	if len(c.s.Answers) != 1 {
 		t.Fatalf("a stale press was recorded as an answer: %+v", c.s.Answers)

@@ -107,6 +107,9 @@ type Guess struct {
 type Reply struct {
 	Text    string   `json:"text"`
 	Buttons []Button `json:"buttons,omitempty"`
+	// Private is set on replies to a press on a closed question: channels
+	// that can (Discord's ephemeral messages) show them to the user only.
+	Private bool `json:"private,omitempty"`
 }
 
 // Button is a quick reply: an ID for the machine and a label for people.

@@ -45,6 +45,14 @@ type Config struct {
 	Logger  *slog.Logger
 	// Hooks are told about turns and hand-offs, for metrics; may be nil.
 	Hooks Hooks
+	// RateMessages messages per RateWindow is what one user (or one
+	// moderator) may send; more are dropped after one polite notice.
+	// Defaults 10 in 10 seconds; a negative RateMessages turns it off.
+	RateMessages int
+	RateWindow   time.Duration
+	// MaxConcurrent caps the turns running at once; more wait their turn
+	// (default 256).
+	MaxConcurrent int
 }
 
 // Hooks observe the engine, for metrics. Every func may be nil; they must
@@ -53,6 +61,8 @@ type Hooks struct {
 	Turn    func(channel string, t Turn, d time.Duration)
 	Handoff func(reason string)
 	Claimed func(waited time.Duration)
+	// Limited is told when a message is dropped by the rate limit.
+	Limited func(limit string)
 }
 
 // Engine runs conversation turns. It is safe for concurrent use: turns of
@@ -62,6 +72,8 @@ type Engine struct {
 	cfg   Config
 	flow  *flows.Flow
 	locks keyedMutex
+	users *limiter      // per-user and per-moderator message rate
+	turns chan struct{} // a slot per turn allowed at once
 
 	mu      sync.RWMutex
 	senders map[string]Sender
@@ -92,9 +104,20 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.RateMessages == 0 {
+		cfg.RateMessages = DefaultRateMessages
+	}
+	if cfg.RateWindow <= 0 {
+		cfg.RateWindow = DefaultRateWindow
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
 	return &Engine{
 		cfg:     cfg,
 		flow:    flows.New(cfg.KB, cfg.Flows),
+		users:   newLimiter(cfg.RateMessages, cfg.RateWindow),
+		turns:   make(chan struct{}, cfg.MaxConcurrent),
 		senders: map[string]Sender{},
 	}, nil
 }
@@ -149,13 +172,22 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 		return Turn{}, errors.New("bot: message without channel or user")
 	}
 	start := time.Now()
-	unlock := e.locks.lock(key.String())
-	defer unlock()
-
 	now := m.Time
 	if now.IsZero() {
 		now = e.cfg.Clock()
 	}
+	if ok, tell := e.users.allow(key.String(), e.cfg.Clock()); !ok {
+		return e.limited(ctx, m, tell)
+	}
+	select {
+	case e.turns <- struct{}{}:
+		defer func() { <-e.turns }()
+	case <-ctx.Done():
+		return Turn{}, ctx.Err()
+	}
+	unlock := e.locks.lock(key.String())
+	defer unlock()
+
 	if m.Command == flows.CmdForget {
 		return e.forget(ctx, m, now)
 	}
@@ -237,6 +269,27 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 		h(key.Channel, turn, time.Since(start))
 	}
 	return turn, errors.Join(errs...)
+}
+
+// limited answers a message over the rate limit: the first one of an
+// episode gets a polite notice (sent directly, not stored), the rest are
+// dropped.
+func (e *Engine) limited(ctx context.Context, m Message, tell bool) (Turn, error) {
+	if h := e.cfg.Hooks.Limited; h != nil {
+		h("user_rate")
+	}
+	t := Turn{Limited: true}
+	if !tell {
+		return t, nil
+	}
+	e.cfg.Logger.Warn("user over the message rate limit", "key", m.Key().String())
+	t.Replies = []flows.Reply{{Text: e.cfg.KB.Msg("rate_limited")}}
+	if s := e.sender(m.Channel); s != nil {
+		if err := s.Send(ctx, m.Address, t.Replies); err != nil {
+			return t, fmt.Errorf("bot: deliver to %s: %w", m.Key(), err)
+		}
+	}
+	return t, nil
 }
 
 // active reports whether a conversation was in the middle of something.

@@ -92,11 +92,15 @@ type fixture struct {
 	n     int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*bot.Config)) *fixture {
 	f := &fixture{t: t, store: memory.New(), clock: &clock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)},
 		send: &sender{}, place: &place{name: "mods"}}
-	e, err := bot.New(bot.Config{KB: kbtest.Load(t), Classifier: nlu, Store: f.store, Clock: f.clock.Now,
-		ModPlaces: []bot.ModPlace{f.place}})
+	cfg := bot.Config{KB: kbtest.Load(t), Classifier: nlu, Store: f.store, Clock: f.clock.Now,
+		ModPlaces: []bot.ModPlace{f.place}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := bot.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +177,7 @@ func TestUsersHaveTheirOwnConversations(t *testing.T) {
 }
 
 func TestConcurrentTurnsOfOneConversationAreSerialised(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, func(c *bot.Config) { c.RateMessages = -1; c.MaxConcurrent = 4 })
 	const n = 50
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
@@ -289,5 +293,38 @@ func TestForgetDeletesEverything(t *testing.T) {
 	}
 	if f.place.last() == "" {
 		t.Fatal("moderators not told the ticket went away")
+	}
+}
+
+func TestRateLimitNoticeOnce(t *testing.T) {
+	f := newFixture(t)
+	for i := 0; i < bot.DefaultRateMessages; i++ {
+		if tu := f.say("spam", "hi"); tu.Limited {
+			t.Fatalf("message %d limited", i+1)
+		}
+	}
+	f.send.reset()
+	first := f.say("spam", "hi")
+	second := f.say("spam", "hi")
+	if !first.Limited || !second.Limited {
+		t.Fatal("over the limit but not limited")
+	}
+	if got := f.send.texts("addr-spam"); got != "<rate_limited>|" {
+		t.Fatalf("want one notice, got %q", got)
+	}
+	if tu := f.say("other", "hi"); tu.Limited {
+		t.Fatal("another user was limited")
+	}
+	f.clock.Add(bot.DefaultRateWindow)
+	if tu := f.say("spam", "hi"); tu.Limited {
+		t.Fatal("still limited after the window")
+	}
+	// Moderators are limited the same way.
+	var last bot.ModReply
+	for i := 0; i <= bot.DefaultRateMessages; i++ {
+		last = f.mod(bot.ModAction{Op: bot.ModList, IsModerator: true})
+	}
+	if !last.Refused || last.Text != "<rate_limited>" {
+		t.Fatalf("moderator flood not limited: %+v", last)
 	}
 }

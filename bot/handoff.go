@@ -437,6 +437,15 @@ func (e *Engine) notifyPlaces(ctx context.Context, t Ticket, text string) {
 func (e *Engine) Moderate(ctx context.Context, a ModAction) (ModReply, error) {
 	k := e.cfg.KB
 	now := e.cfg.Clock()
+	if ok, tell := e.users.allow("mod:"+a.Moderator, now); !ok {
+		if h := e.cfg.Hooks.Limited; h != nil {
+			h("moderator_rate")
+		}
+		if tell {
+			return ModReply{Text: k.Msg("rate_limited"), Refused: true}, nil
+		}
+		return ModReply{Refused: true}, nil
+	}
 	if !a.IsModerator {
 		e.cfg.Logger.Warn("moderator action refused: not a moderator", "place", a.Place, "who", a.Moderator, "op", a.Op)
 		return ModReply{Text: k.Msg("mod_not_moderator"), Refused: true}, nil

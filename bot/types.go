@@ -40,6 +40,8 @@ type Turn struct {
 	// Turns counts the turns of the conversation so far (channels use it
 	// to suggest moving a long group conversation to a private chat).
 	Turns int `json:"turns"`
+	// Limited is set when the message was dropped by the rate limit.
+	Limited bool `json:"limited,omitempty"`
 	// Duplicate is set when the message was handled before; Replies is
 	// then empty.
 	Duplicate bool `json:"duplicate,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -23,15 +24,23 @@ import (
 const usage = `dmdoctor: finds out why TikTok won't send your messages.
 
 Usage:
-  dmdoctor                     run the configured channels (terminal chat when none)
-  dmdoctor chat [--json]       talk to the assistant in the terminal
+  dmdoctor [--kb DIR] [--db FILE] [--http ADDR] [--config FILE]
+                               run the configured channels (TELEGRAM_BOT_TOKEN,
+                               DISCORD_BOT_TOKEN); the terminal chat when none
+  dmdoctor chat [--json] [--mod]
+                               talk to the assistant in the terminal (--mod: the
+                               terminal is the moderators' place too)
   dmdoctor eval [--data F] [--train F] [--val F] [--json]
                                measure the intent classifier
-  dmdoctor test FILE|DIR       run conversation test stories
+  dmdoctor test [-v] FILE|DIR  run conversation test stories
   dmdoctor kb check            validate a knowledge base
+  dmdoctor stats [--since DURATION]
+                               what happened: conversations, deflection, hand-offs
+  dmdoctor config check        say what would run and what is missing or wrong
+  dmdoctor healthcheck         exit 0 when the operations server says /healthz ok
 
-Every command takes --kb DIR to use a knowledge base from DIR instead of
-the embedded one.
+Settings come from flags, then the environment, then the --config file.
+See README.md for every DMDOCTOR_*, TELEGRAM_* and DISCORD_* variable.
 `
 
 // exitCode is an error that carries the process exit status.
@@ -47,17 +56,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch cmd {
 	case "":
-		fs, dir := newFlags("", stderr)
+		var fv flagValues
+		fs := newFlagSet("", stderr)
+		addFlags(fs, &fv)
 		if err := fs.Parse(args); err != nil {
 			return exitCode(2)
 		}
-		configured, err := serve(ctx, *dir, getenv, stderr)
-		if configured {
+		c, err := loadConfig(fv, getenv)
+		if err != nil {
 			return err
 		}
-		return runChat(ctx, cmd, args, getenv, stdin, stdout, stderr)
+		if c.channelsOn() {
+			return serve(ctx, c, getenv, stderr)
+		}
+		return chat(ctx, c, false, false, stdin, stdout, stderr)
 	case "chat":
-		return runChat(ctx, cmd, args, getenv, stdin, stdout, stderr)
+		var fv flagValues
+		fs := newFlagSet("chat", stderr)
+		addFlags(fs, &fv)
+		asJSON := fs.Bool("json", false, "write one JSON object per reply")
+		mod := fs.Bool("mod", false, "the terminal is the moderators' place too: tickets are printed, \"/mod help\" lists the commands")
+		if err := fs.Parse(args); err != nil {
+			return exitCode(2)
+		}
+		c, err := loadConfig(fv, noChannels(getenv))
+		if err != nil {
+			return err
+		}
+		return chat(ctx, c, *asJSON, *mod, stdin, stdout, stderr)
 	case "eval":
 		return runEval(args, stdout, stderr)
 	case "test":
@@ -67,7 +93,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return errors.New("usage: dmdoctor kb check [--kb DIR]")
 		}
 		return runKBCheck(args[1:], stdout, stderr)
-	case "help":
+	case "stats":
+		return runStats(ctx, args, getenv, stdout, stderr)
+	case "config":
+		if len(args) == 0 || args[0] != "check" {
+			return errors.New("usage: dmdoctor config check [--kb DIR] [--db FILE] [--http ADDR] [--config FILE]")
+		}
+		var fv flagValues
+		fs := newFlagSet("config check", stderr)
+		addFlags(fs, &fv)
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitCode(2)
+		}
+		return checkConfig(ctx, fv, getenv, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, getenv)
+	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
@@ -76,49 +117,54 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 }
 
-func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("dmdoctor "+name, flag.ContinueOnError)
+// noChannels hides the channels' tokens: the terminal chat never starts
+// them.
+func noChannels(getenv func(string) string) func(string) string {
+	return func(k string) string {
+		if strings.HasPrefix(k, "TELEGRAM_") || strings.HasPrefix(k, "DISCORD_") {
+			return ""
+		}
+		return getenv(k)
+	}
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(strings.TrimSpace("dmdoctor "+name), flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	return fs
+}
+
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := newFlagSet(name, stderr)
 	dir := fs.String("kb", "", "load the knowledge base from `DIR` instead of the embedded one")
 	return fs, dir
 }
 
-// newEngine builds the assistant on a knowledge base with a memory store.
-func newEngine(k *kb.KB, m *intents.Model) (*bot.Engine, error) {
-	return bot.New(bot.Config{KB: k, Classifier: m, Store: memory.New()})
-}
-
-func runChat(ctx context.Context, cmd string, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs, dir := newFlags("chat", stderr)
-	asJSON := fs.Bool("json", false, "write one JSON object per reply")
-	mod := fs.Bool("mod", false, "the terminal is the moderators' place too: tickets are printed, \"/mod help\" lists the commands")
-	if err := fs.Parse(args); err != nil {
-		return exitCode(2)
-	}
-	k, err := brain.LoadKB(*dir)
+// chat runs the terminal chat. Logs go to stderr at warning level and
+// above unless DMDOCTOR_LOG_LEVEL says otherwise.
+func chat(ctx context.Context, c config, asJSON, mod bool, stdin io.Reader, stdout, stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := build(ctx, c, logger, false)
 	if err != nil {
 		return err
 	}
-	m, err := brain.Train(k)
-	if err != nil {
-		return err
-	}
-	e, err := newEngine(k, m)
-	if err != nil {
-		return err
-	}
+	defer a.store.Close()
+	e := a.engine
 	prompt := ""
-	if isTerminal(stdin) && !*asJSON {
+	if isTerminal(stdin) && !asJSON {
 		prompt = "you> "
 		fmt.Fprintln(stdout, "dmdoctor terminal chat. Type your message; a number picks an option; Ctrl-D quits.")
+		if mod {
+			fmt.Fprintln(stdout, "You are the moderators too: \"/mod help\" lists their commands.")
+		}
 	}
-	c := &console.Chat{Engine: e, In: stdin, Out: stdout, JSON: *asJSON, Prompt: prompt, Mod: *mod}
-	c.Register(e)
+	ch := &console.Chat{Engine: e, In: stdin, Out: stdout, JSON: asJSON, Prompt: prompt, Mod: mod}
+	ch.Register(e)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ticks := make(chan error, 1)
 	go func() { ticks <- e.Run(ctx, 10*time.Second) }()
-	err = c.Run(ctx)
+	err = ch.Run(ctx)
 	cancel()
 	return errors.Join(err, <-ticks)
 }
@@ -226,7 +272,7 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	newEngine := func(clock func() time.Time) (*bot.Engine, error) {
-		return bot.New(bot.Config{KB: k, Classifier: m, Store: memory.New(), Clock: clock})
+		return bot.New(bot.Config{KB: k, Classifier: m, Store: memory.New(), Clock: clock, RateMessages: -1})
 	}
 	passed, failed := 0, 0
 	for _, f := range files {

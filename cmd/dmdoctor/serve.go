@@ -15,8 +15,12 @@ import (
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/brain"
 	"github.com/dmdoctor/dmdoctor/kb"
-	"github.com/dmdoctor/dmdoctor/store/memory"
+	"github.com/dmdoctor/dmdoctor/ops"
 )
+
+// shutdownLimit is how long a shutdown may take before dmdoctor gives up
+// waiting.
+const shutdownLimit = 10 * time.Second
 
 // channel is one running chat platform.
 type channel struct {
@@ -44,71 +48,135 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// channelTexts returns the KB's words for what channels say themselves.
-func telegramTexts(k *kb.KB) telegram.Texts {
-	return telegram.Texts{Stale: k.Msg("stale_short"), NotYours: k.Msg("not_yours"),
-		Continue: k.Msg("continue_private"), EmptyReply: k.Msg("choose_one")}
+func loadKBFrom(dir string) (*kb.KB, error) { return brain.LoadKB(dir) }
+
+// assistant is the engine and what it runs on.
+type assistant struct {
+	kb      *kb.KB
+	engine  *bot.Engine
+	store   bot.Store
+	metrics *ops.Metrics
 }
 
-// serve runs the configured channels until ctx ends. configured reports
-// whether any channel is configured (else the caller opens the terminal
-// chat).
-func serve(ctx context.Context, kbDir string, getenv func(string) string, stderr io.Writer) (configured bool, err error) {
-	tcfg, tgOn, err := telegram.ConfigFromEnv(getenv)
+// build loads the KB, trains the classifier, opens the store and builds
+// the engine with its metrics. durable picks SQLite when no store is
+// configured (else memory).
+func build(ctx context.Context, c config, logger *slog.Logger, durable bool) (*assistant, error) {
+	k, err := brain.LoadKB(c.KBDir)
 	if err != nil {
-		return true, err
-	}
-	dcfg, dcOn, err := discord.ConfigFromEnv(getenv)
-	if err != nil {
-		return true, err
-	}
-	if !tgOn && !dcOn {
-		return false, nil
-	}
-	logger, err := newLogger(getenv, stderr)
-	if err != nil {
-		return true, err
-	}
-	k, err := brain.LoadKB(kbDir)
-	if err != nil {
-		return true, err
+		return nil, err
 	}
 	m, err := brain.Train(k)
 	if err != nil {
-		return true, err
+		return nil, err
 	}
-	store := memory.New()
-	defer store.Close()
-	e, err := bot.New(bot.Config{KB: k, Classifier: m, Store: store, Logger: logger})
+	store, err := openStore(ctx, c, durable)
 	if err != nil {
-		return true, err
+		return nil, err
 	}
+	metrics := ops.NewMetrics(func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ts, err := store.ListTickets(ctx, bot.TicketPending, bot.TicketClaimed)
+		if err != nil {
+			return -1
+		}
+		return float64(len(ts))
+	})
+	e, err := bot.New(bot.Config{
+		KB: k, Classifier: m, Store: store, Logger: logger, Hooks: metrics.Hooks(),
+		ClaimTimeout: c.ClaimTimeout, ExpireAfter: c.ExpireAfter, MaxText: c.MaxText,
+		RateMessages: c.RateMessages, RateWindow: c.RateWindow, MaxConcurrent: c.MaxConcurrent,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &assistant{kb: k, engine: e, store: store, metrics: metrics}, nil
+}
+
+// serve runs the configured channels until ctx ends.
+func serve(ctx context.Context, c config, getenv func(string) string, stderr io.Writer) error {
+	logger, err := newLogger(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	a, err := build(ctx, c, logger, true)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	logger.Info("dmdoctor starting", "store", c.storeDesc(true))
+	e, k := a.engine, a.kb
 	var channels []channel
-	if tgOn {
-		tcfg.Logger, tcfg.Texts = logger, telegramTexts(k)
+	if c.TelegramOn {
+		tcfg := c.Telegram
+		tcfg.Logger, tcfg.Observer = logger, a.metrics
+		tcfg.Texts = telegram.Texts{Stale: k.Msg("stale_short"), NotYours: k.Msg("not_yours"),
+			Continue: k.Msg("continue_private"), EmptyReply: k.Msg("choose_one")}
 		tg, err := telegram.New(tcfg, e)
 		if err != nil {
-			return true, err
+			return err
 		}
 		e.Register(telegram.Channel, tg)
 		channels = append(channels, channel{telegram.Channel, tg.Run})
 	}
-	if dcOn {
-		dcfg.Logger = logger
+	if c.DiscordOn {
+		dcfg := c.Discord
+		dcfg.Logger, dcfg.Observer = logger, a.metrics
 		dcfg.Texts = discord.Texts{ThreadName: k.Msg("thread_name"), ThreadOpened: k.Msg("thread_opened"),
 			NotYours: k.Msg("not_yours"), Failed: k.Msg("failed")}
 		dc, err := discord.New(dcfg, e)
 		if err != nil {
-			return true, err
+			return err
 		}
 		e.Register(discord.Channel, dc)
 		channels = append(channels, channel{discord.Channel, dc.Run})
 	}
-	return true, runChannels(ctx, logger, e, channels)
+	if c.HTTPAddr != "" {
+		srv, err := ops.NewServer(c.HTTPAddr, a.metrics)
+		if err != nil {
+			return fmt.Errorf("operations server: %w", err)
+		}
+		srv.AddCheck("store", func(ctx context.Context) error {
+			_, err := a.store.Get(ctx, bot.Key{Channel: "_readyz", User: "_readyz"})
+			if errors.Is(err, bot.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+		logger.Info("operations server listening", "addr", srv.Addr())
+		channels = append(channels, channel{"operations server", srv.Run})
+	}
+	channels = append(channels, channel{"retention", func(ctx context.Context) error {
+		return purgeLoop(ctx, a.store, c.Retention, logger)
+	}})
+	return runChannels(ctx, logger, e, channels)
+}
+
+// purgeLoop deletes transcripts and ended conversations older than the
+// retention period, now and every hour.
+func purgeLoop(ctx context.Context, s bot.Store, retention time.Duration, logger *slog.Logger) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := s.Purge(ctx, time.Now().Add(-retention))
+		if err != nil && ctx.Err() == nil {
+			logger.Error("retention purge failed", "err", err)
+		} else if n > 0 {
+			logger.Info("retention purge", "conversations_deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // runChannels runs every channel and the engine's timed work until ctx
-// ends or a channel fails; then it stops them all and waits for them.
+// ends or one fails; then it stops them all and waits for them, at most
+// shutdownLimit.
 func runChannels(ctx context.Context, logger *slog.Logger, e *bot.Engine, channels []channel) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -118,7 +186,7 @@ func runChannels(ctx context.Context, logger *slog.Logger, e *bot.Engine, channe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			logger.Info("channel starting", "channel", ch.name)
+			logger.Info("starting", "part", ch.name)
 			if err := ch.run(ctx); err != nil {
 				errs <- fmt.Errorf("%s: %w", ch.name, err)
 				cancel()
@@ -128,17 +196,27 @@ func runChannels(ctx context.Context, logger *slog.Logger, e *bot.Engine, channe
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		if err := e.Redeliver(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("redelivery at start failed", "err", err)
+		}
 		if err := e.Run(ctx, 10*time.Second); err != nil {
 			errs <- err
 		}
 	}()
 	<-ctx.Done()
-	logger.Info("shutting down")
-	wg.Wait()
+	logger.Info("shutting down: finishing turns in progress")
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownLimit):
+		return fmt.Errorf("shutdown took longer than %s; exiting anyway", shutdownLimit)
+	}
 	close(errs)
 	var all []error
 	for err := range errs {
 		all = append(all, err)
 	}
+	logger.Info("stopped")
 	return errors.Join(all...)
 }

@@ -54,6 +54,8 @@ type ModReply struct {
 	// Refused is set when the action was refused (the place may show it
 	// privately, e.g. an ephemeral Discord message).
 	Refused bool
+	// NotFound is set when no ticket matched the action's number or ref.
+	NotFound bool
 }
 
 // ParseModButton reads a ticket button ID ("t.claim.12").
@@ -164,15 +166,15 @@ func (e *Engine) handoffTurn(c *Conversation, m Message, in flows.Input, turn *T
 	switch h.Mode {
 	case ModePending:
 		if says != "" {
-			fx.notes = append(fx.notes, userNote(k.Msg("mod_user_message"), c, says))
+			fx.notes = append(fx.notes, userNote(k.Msg("mod_user_message"), c, m.UserName, says))
 		}
 		return []flows.Reply{{Text: k.Msg("handoff_waiting")}}
 	case ModeClaimed:
 		switch {
 		case says != "":
-			fx.notes = append(fx.notes, userNote(k.Msg("mod_user_message"), c, says))
+			fx.notes = append(fx.notes, userNote(k.Msg("mod_user_message"), c, m.UserName, says))
 		case m.NonText:
-			fx.notes = append(fx.notes, userNote(k.Msg("mod_user_message"), c, "[sent something that isn't text]"))
+			fx.notes = append(fx.notes, userNote(k.Msg("mod_user_message"), c, m.UserName, "[sent something that isn't text]"))
 		}
 		return []flows.Reply{}
 	case ModeExpired:
@@ -192,7 +194,7 @@ func (e *Engine) handoffTurn(c *Conversation, m Message, in flows.Input, turn *T
 			return []flows.Reply{{Text: k.Msg("leave_message")}}
 		}
 		fx.note = &Note{By: "user", Text: says, Time: c.Updated}
-		fx.notes = append(fx.notes, userNote(k.Msg("mod_left_message"), c, says))
+		fx.notes = append(fx.notes, userNote(k.Msg("mod_left_message"), c, m.UserName, says))
 		c.Handoff = nil
 		c.State.Phase, c.State.Question = flows.Done, ""
 		return []flows.Reply{{Text: k.Msg("message_left")}}
@@ -237,12 +239,16 @@ func orDash(s string) string {
 	return s
 }
 
-func userNote(tmpl string, c *Conversation, text string) string {
+func userNote(tmpl string, c *Conversation, name, text string) string {
 	id := int64(0)
 	if c.Handoff != nil {
 		id = c.Handoff.Ticket
 	}
-	return fill(tmpl, map[string]string{"user": c.Key.String(), "id": strconv.FormatInt(id, 10), "text": text})
+	user := c.Key.String()
+	if name != "" {
+		user = name + " on " + c.Key.Channel
+	}
+	return fill(tmpl, map[string]string{"user": user, "id": strconv.FormatInt(id, 10), "text": text})
 }
 
 func rateReply(e *Engine) flows.Reply {
@@ -343,6 +349,12 @@ func (e *Engine) openTicket(ctx context.Context, key Key, h Handoff, now time.Ti
 			if err := e.cfg.Store.SetTicketRef(ctx, t.ID, p.Name(), ref); err != nil {
 				e.cfg.Logger.Error("ticket ref not stored", "place", p.Name(), "ticket", t.ID, "err", err)
 			}
+		}
+		// A moderator may have acted (or the claim timer run) while the
+		// ticket was being posted, before its refs were stored: show the
+		// places its state now.
+		if now, err := e.cfg.Store.GetTicket(ctx, t.ID); err == nil && now.State != t.State {
+			e.updatePlaces(ctx, now)
 		}
 	}
 	pos := 0
@@ -458,7 +470,11 @@ func (e *Engine) Moderate(ctx context.Context, a ModAction) (ModReply, error) {
 	}
 	t, err := e.findTicket(ctx, a)
 	if errors.Is(err, ErrNotFound) {
-		return ModReply{Text: fill(k.Msg("mod_not_found"), map[string]string{"id": strconv.FormatInt(a.Ticket, 10)}), Refused: true}, nil
+		if a.Ticket == 0 {
+			// Found by where it happened, not by number: the place explains.
+			return ModReply{Refused: true, NotFound: true}, nil
+		}
+		return ModReply{Text: fill(k.Msg("mod_not_found"), map[string]string{"id": strconv.FormatInt(a.Ticket, 10)}), Refused: true, NotFound: true}, nil
 	}
 	if err != nil {
 		return ModReply{}, err

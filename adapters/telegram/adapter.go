@@ -24,11 +24,13 @@ import (
 // Channel is the channel name of Telegram conversations.
 const Channel = "telegram"
 
-// Handler runs one turn; *bot.Engine satisfies it. The adapter expects
-// the engine to deliver the turn's replies through the adapter's Send
-// (register the adapter with Engine.Register(telegram.Channel, a)).
+// Handler runs users' turns and moderators' actions; *bot.Engine
+// satisfies it. The adapter expects the engine to deliver the turn's
+// replies through the adapter's Send (register the adapter with
+// a.Register(engine), or Engine.Register(telegram.Channel, a)).
 type Handler interface {
 	Handle(ctx context.Context, m bot.Message) (bot.Turn, error)
+	Moderate(ctx context.Context, a bot.ModAction) (bot.ModReply, error)
 }
 
 // botAPI is the part of *tgbotapi.BotAPI the adapter uses.
@@ -85,6 +87,8 @@ type Adapter struct {
 	blocked   map[int64]bool        // chats whose user blocked the bot
 	moved     map[int64]int64       // groups that became supergroups
 	keyboards map[int64]keyboardRef // user → the message with their live keyboard
+
+	mod *modState // the moderators' chat, nil when none is configured
 }
 
 // keyboardRef is a sent message that carries an inline keyboard.
@@ -119,6 +123,7 @@ func New(cfg Config, h Handler) (*Adapter, error) {
 		blocked:   map[int64]bool{},
 		moved:     map[int64]int64{},
 		keyboards: map[int64]keyboardRef{},
+		mod:       newModState(cfg),
 	}, nil
 }
 
@@ -174,6 +179,9 @@ func (a *Adapter) Run(ctx context.Context) error {
 			return nil
 		}
 		a.log.Warn("telegram commands not registered", "err", err)
+	}
+	if a.mod != nil {
+		a.startModerating(ctx)
 	}
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,6 +73,16 @@ type Config struct {
 	// HTTPClient makes the API calls (tests point it at a fake server).
 	// Default: a new http.Client.
 	HTTPClient *http.Client
+
+	// ModChatID, when set, makes the channel a moderators' place
+	// (bot.ModPlace): hand-off tickets from every channel are posted to
+	// this chat, usually a group (a negative ID such as -1001234567890;
+	// a private chat with one moderator works too). Its messages never
+	// reach the assistant: they are moderators' commands and replies.
+	ModChatID int64
+	// ModUserIDs are Telegram user IDs allowed to act on tickets besides
+	// the administrators of the moderators' chat.
+	ModUserIDs []int64
 }
 
 // WebhookConfig switches the channel from long polling to a webhook.
@@ -94,6 +105,12 @@ type Texts struct {
 	NotYours   string // callback answer for a press on someone else's question
 	Continue   string // link text offering a private chat
 	EmptyReply string // text of a reply that has buttons but no text
+	// ModHint answers a moderator who replied to a message of the bot that
+	// is not about a ticket the channel knows.
+	ModHint string
+	// ModNotText answers a moderator who sent a user something that is not
+	// text (only text is relayed).
+	ModNotText string
 }
 
 // DefaultTexts are the English defaults of Texts.
@@ -102,6 +119,8 @@ var DefaultTexts = Texts{
 	NotYours:   "This question is for someone else. Mention me to start your own.",
 	Continue:   "Continue in a private chat with me",
 	EmptyReply: "Choose one:",
+	ModHint:    "I can't tell which ticket that is for. Reply to the ticket message itself, or write /reply N your text.",
+	ModNotText: "Only text reaches the user. Please describe it in words.",
 }
 
 // Environment variables read by ConfigFromEnv.
@@ -111,6 +130,8 @@ const (
 	EnvWebhookURL    = "TELEGRAM_WEBHOOK_URL"
 	EnvWebhookListen = "TELEGRAM_WEBHOOK_LISTEN"
 	EnvWebhookSecret = "TELEGRAM_WEBHOOK_SECRET"
+	EnvModChatID     = "TELEGRAM_MOD_CHAT_ID"
+	EnvModUserIDs    = "TELEGRAM_MOD_USER_IDS"
 )
 
 // ConfigFromEnv reads the channel's configuration from the environment.
@@ -118,17 +139,33 @@ const (
 // run. Webhook mode is on when TELEGRAM_WEBHOOK_URL is set; without
 // TELEGRAM_WEBHOOK_SECRET a random secret is made (fine for one instance;
 // several instances behind one URL need the same secret set).
+// TELEGRAM_MOD_CHAT_ID makes the channel a moderators' place, and
+// TELEGRAM_MOD_USER_IDS (comma-separated user IDs) adds moderators to the
+// administrators of that chat.
 func ConfigFromEnv(getenv func(string) string) (cfg Config, enabled bool, err error) {
 	cfg.Token = strings.TrimSpace(getenv(EnvToken))
 	cfg.APIURL = strings.TrimSpace(getenv(EnvAPIURL))
 	hook := strings.TrimSpace(getenv(EnvWebhookURL))
 	listen := strings.TrimSpace(getenv(EnvWebhookListen))
 	secret := strings.TrimSpace(getenv(EnvWebhookSecret))
+	modChat := strings.TrimSpace(getenv(EnvModChatID))
+	modUsers := strings.TrimSpace(getenv(EnvModUserIDs))
 	if cfg.Token == "" {
-		if hook != "" || cfg.APIURL != "" {
+		if hook != "" || cfg.APIURL != "" || modChat != "" || modUsers != "" {
 			return Config{}, false, fmt.Errorf("telegram: %s is not set but other TELEGRAM_ variables are", EnvToken)
 		}
 		return Config{}, false, nil
+	}
+	if modChat == "" && modUsers != "" {
+		return Config{}, false, fmt.Errorf("telegram: %s set without %s", EnvModUserIDs, EnvModChatID)
+	}
+	if modChat != "" {
+		if cfg.ModChatID, err = parseChatID(modChat); err != nil {
+			return Config{}, false, fmt.Errorf("telegram: %s: %w", EnvModChatID, err)
+		}
+		if cfg.ModUserIDs, err = parseUserIDs(modUsers); err != nil {
+			return Config{}, false, fmt.Errorf("telegram: %s: %w", EnvModUserIDs, err)
+		}
 	}
 	if hook == "" && (listen != "" || secret != "") {
 		return Config{}, false, fmt.Errorf("telegram: %s or %s set without %s", EnvWebhookListen, EnvWebhookSecret, EnvWebhookURL)
@@ -159,6 +196,14 @@ func (c *Config) validate() error {
 			return fmt.Errorf("telegram: config: API URL %q is not an http(s) URL", c.APIURL)
 		}
 	}
+	if c.ModChatID == 0 && len(c.ModUserIDs) > 0 {
+		return errors.New("telegram: config: moderator user IDs without a moderators' chat")
+	}
+	for _, id := range c.ModUserIDs {
+		if id <= 0 {
+			return fmt.Errorf("telegram: config: moderator user ID %d is not a Telegram user ID", id)
+		}
+	}
 	if w := c.Webhook; w != nil {
 		u, err := url.Parse(w.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -169,6 +214,34 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// parseChatID reads a chat ID: a group's is negative (-1001234567890 for
+// a supergroup), a private chat's is the user's ID.
+func parseChatID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id == 0 {
+		return 0, fmt.Errorf("%q is not a Telegram chat ID (a group's ID is a negative number such as -1001234567890)", s)
+	}
+	return id, nil
+}
+
+// parseUserIDs reads comma-separated user IDs ("12345, 67890"); empty
+// items are skipped.
+func parseUserIDs(s string) ([]int64, error) {
+	var ids []int64
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("%q is not a Telegram user ID (a positive number; list several with commas)", f)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 func validSecret(s string) bool {
@@ -225,6 +298,8 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.Texts.NotYours, DefaultTexts.NotYours)
 	orDefault(&c.Texts.Continue, DefaultTexts.Continue)
 	orDefault(&c.Texts.EmptyReply, DefaultTexts.EmptyReply)
+	orDefault(&c.Texts.ModHint, DefaultTexts.ModHint)
+	orDefault(&c.Texts.ModNotText, DefaultTexts.ModNotText)
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{}
 	}

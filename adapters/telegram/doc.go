@@ -5,8 +5,15 @@
 // It sits at the edge of the pipeline (adapters → bot → flows → kb): an
 // update from the Bot API becomes a bot.Message for the engine's Handle,
 // and the engine's replies come back through the Adapter's Send
-// (bot.Sender), so register it: engine.Register(telegram.Channel, a). It
-// is the only package that imports go-telegram-bot-api.
+// (bot.Sender), so register it: a.Register(engine). It is the only
+// package that imports go-telegram-bot-api.
+//
+// With a moderators' chat configured (Config.ModChatID) the channel is
+// also a moderators' place (bot.ModPlace), for tickets from every channel:
+// each is posted there with Claim, Resolve and Return buttons (in a forum
+// topic of its own when the group has topics), and what moderators do
+// there, buttons, /claim N and the other commands, replies to a ticket,
+// goes to the engine's Moderate. Nothing said in that chat reaches Handle.
 //
 // Updates arrive by long polling (getUpdates, the offset kept) or, when
 // configured, by a webhook registered with a secret token. In private

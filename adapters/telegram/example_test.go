@@ -21,3 +21,18 @@ func ExampleConfigFromEnv() {
 	fmt.Println(enabled, cfg.Webhook.PublicURL, cfg.Webhook.Listen)
 	// Output: true https://bot.example.org/telegram :8443
 }
+
+func ExampleConfigFromEnv_moderators() {
+	env := map[string]string{
+		"TELEGRAM_BOT_TOKEN":    "123456:ABC-your-token",
+		"TELEGRAM_MOD_CHAT_ID":  "-1001234567890",
+		"TELEGRAM_MOD_USER_IDS": "111111, 222222",
+	}
+	cfg, _, err := telegram.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cfg.ModChatID, cfg.ModUserIDs)
+	// Output: -1001234567890 [111111 222222]
+}

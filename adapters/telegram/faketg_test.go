@@ -39,8 +39,12 @@ type fakeTG struct {
 	messages  map[int]map[string]any
 	keyboard  map[int]bool // message ID → has an inline keyboard
 	faults    map[string][]fault
-	polling   int // getUpdates requests open now
-	cancelled int // getUpdates requests abandoned by the client
+	polling   int                              // getUpdates requests open now
+	cancelled int                              // getUpdates requests abandoned by the client
+	forums    map[int64]bool                   // chats with topics
+	admins    map[int64]map[int64]fakeUser     // chat → its administrators
+	statuses  map[int64]map[int64]string       // chat → user → creator/administrator
+	topics    map[int64]map[int]map[string]any // chat → thread → the topic's creation message
 }
 
 type fakeCall struct {
@@ -93,6 +97,10 @@ func newFakeTG(t testing.TB) *fakeTG {
 		pushed:   map[int]fakeUpdate{},
 		keyboard: map[int]bool{},
 		faults:   map[string][]fault{},
+		forums:   map[int64]bool{},
+		admins:   map[int64]map[int64]fakeUser{},
+		statuses: map[int64]map[int64]string{},
+		topics:   map[int64]map[int]map[string]any{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -199,14 +207,25 @@ func (f *fakeTG) apply(method string, p url.Values) (any, int, string) {
 		if p.Get("text") == "" {
 			return nil, 400, "Bad Request: message text is empty"
 		}
+		thread, _ := strconv.Atoi(p.Get("message_thread_id"))
+		if thread != 0 && f.forums[chat] && f.topics[chat][thread] == nil {
+			return nil, 400, "Bad Request: message thread not found"
+		}
 		f.nextMsg++
 		m := map[string]any{
 			"message_id": f.nextMsg, "date": time.Now().Unix(), "from": f.me.json(),
-			"chat": chatJSON(chat), "text": htmlText(p.Get("text")),
+			"chat": f.chatJSON(chat), "text": htmlText(p.Get("text")),
+		}
+		if e := boldHead(p.Get("text")); e != nil {
+			m["entities"] = []any{e}
 		}
 		if rm := p.Get("reply_markup"); rm != "" {
 			m["reply_markup"] = json.RawMessage(rm)
 			f.keyboard[f.nextMsg] = true
+		}
+		if thread != 0 && f.forums[chat] {
+			m["message_thread_id"], m["is_topic_message"] = thread, true
+			m["reply_to_message"] = f.topics[chat][thread]
 		}
 		if q, _ := strconv.Atoi(p.Get("reply_to_message_id")); q != 0 && f.messages[q] != nil {
 			m["reply_to_message"] = f.messages[q]
@@ -214,6 +233,58 @@ func (f *fakeTG) apply(method string, p url.Values) (any, int, string) {
 		f.messages[f.nextMsg] = m
 		f.sent = append(f.sent, f.nextMsg)
 		result = m
+	case "editMessageText":
+		id, _ := strconv.Atoi(p.Get("message_id"))
+		m := f.messages[id]
+		if m == nil {
+			return nil, 400, "Bad Request: message to edit not found"
+		}
+		text, markup := htmlText(p.Get("text")), p.Get("reply_markup")
+		old, _ := m["reply_markup"].(json.RawMessage)
+		if m["text"] == text && string(old) == markup {
+			return nil, 400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message"
+		}
+		m["text"] = text
+		if e := boldHead(p.Get("text")); e != nil {
+			m["entities"] = []any{e}
+		}
+		f.keyboard[id] = markup != "" && !strings.Contains(markup, `"inline_keyboard":[]`)
+		if f.keyboard[id] {
+			m["reply_markup"] = json.RawMessage(markup)
+		} else {
+			delete(m, "reply_markup")
+		}
+		result = m
+	case "getChat":
+		chat, _ := strconv.ParseInt(p.Get("chat_id"), 10, 64)
+		result = f.chatJSON(chat)
+	case "getChatAdministrators":
+		chat, _ := strconv.ParseInt(p.Get("chat_id"), 10, 64)
+		if chat > 0 {
+			return nil, 400, "Bad Request: there are no administrators in the private chat"
+		}
+		var list []any
+		for id, u := range f.admins[chat] {
+			list = append(list, map[string]any{"user": u.json(), "status": f.statuses[chat][id]})
+		}
+		result = list
+	case "createForumTopic":
+		chat, _ := strconv.ParseInt(p.Get("chat_id"), 10, 64)
+		if !f.forums[chat] {
+			return nil, 400, "Bad Request: the chat is not a forum"
+		}
+		f.nextMsg++
+		created := map[string]any{
+			"message_id": f.nextMsg, "date": time.Now().Unix(), "from": f.me.json(), "chat": f.chatJSON(chat),
+			"message_thread_id": f.nextMsg, "is_topic_message": true,
+			"forum_topic_created": map[string]any{"name": p.Get("name"), "icon_color": 7322096},
+		}
+		f.messages[f.nextMsg] = created
+		if f.topics[chat] == nil {
+			f.topics[chat] = map[int]map[string]any{}
+		}
+		f.topics[chat][f.nextMsg] = created
+		result = map[string]any{"message_thread_id": f.nextMsg, "name": p.Get("name"), "icon_color": 7322096}
 	case "editMessageReplyMarkup":
 		id, _ := strconv.Atoi(p.Get("message_id"))
 		if !f.keyboard[id] && p.Get("reply_markup") == "" {
@@ -287,6 +358,25 @@ func chatJSON(id int64) map[string]any {
 		return map[string]any{"id": id, "type": "private", "first_name": "User"}
 	}
 	return map[string]any{"id": id, "type": "supergroup", "title": "TikTok help"}
+}
+
+// chatJSON is a chat as the server describes it, topics included.
+func (f *fakeTG) chatJSON(id int64) map[string]any {
+	c := chatJSON(id)
+	if f.forums[id] {
+		c["is_forum"] = true
+	}
+	return c
+}
+
+// boldHead is the bold entity of an HTML text that opens with <b>…</b>.
+func boldHead(s string) map[string]any {
+	rest, ok := strings.CutPrefix(s, "<b>")
+	head, _, ok2 := strings.Cut(rest, "</b>")
+	if !ok || !ok2 {
+		return nil
+	}
+	return map[string]any{"type": "bold", "offset": 0, "length": len(utf16.Encode([]rune(htmlText(head))))}
 }
 
 // htmlText is what Telegram shows for an HTML text (entities decoded,
@@ -390,6 +480,34 @@ func (f *fakeTG) replyTo(chat int64, from fakeUser, replyTo int, text string) in
 	m := f.message(chat, from, text)
 	f.mu.Lock()
 	m["reply_to_message"] = f.messages[replyTo]
+	f.mu.Unlock()
+	return f.push("message", m)
+}
+
+// admin makes user an administrator (or the creator) of chat.
+func (f *fakeTG) admin(chat int64, user fakeUser, status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.admins[chat] == nil {
+		f.admins[chat], f.statuses[chat] = map[int64]fakeUser{}, map[int64]string{}
+	}
+	f.admins[chat][user.ID], f.statuses[chat][user.ID] = user, status
+}
+
+// forum gives chat topics.
+func (f *fakeTG) forum(chat int64) {
+	f.mu.Lock()
+	f.forums[chat] = true
+	f.mu.Unlock()
+}
+
+// inTopic pushes a text written in a forum topic: like Telegram, a
+// message that replies to nothing replies to the topic's creation.
+func (f *fakeTG) inTopic(chat int64, from fakeUser, thread int, text string) int {
+	m := f.message(chat, from, text)
+	f.mu.Lock()
+	m["message_thread_id"], m["is_topic_message"] = thread, true
+	m["reply_to_message"] = f.topics[chat][thread]
 	f.mu.Unlock()
 	return f.push("message", m)
 }

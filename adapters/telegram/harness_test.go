@@ -15,6 +15,8 @@ import (
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/brain"
 	"github.com/dmdoctor/dmdoctor/flows"
+	"github.com/dmdoctor/dmdoctor/intents"
+	"github.com/dmdoctor/dmdoctor/kb"
 	"github.com/dmdoctor/dmdoctor/store/memory"
 )
 
@@ -73,13 +75,45 @@ func (o *countObserver) get() (in, out, apiErrors, retries, undelivered int) {
 	return o.in, o.out, o.apiErrors, o.retries, o.undeliv
 }
 
-// recorder wraps a Handler and records the turns it ran.
+// recorder wraps a Handler and records the turns it ran and the
+// moderators' actions.
 type recorder struct {
 	h       Handler
 	mu      sync.Mutex
 	msgs    []bot.Message
 	turns   []bot.Turn
+	acts    []bot.ModAction
 	changed chan struct{}
+}
+
+func (r *recorder) Moderate(ctx context.Context, a bot.ModAction) (bot.ModReply, error) {
+	rep, err := r.h.Moderate(ctx, a)
+	r.mu.Lock()
+	r.acts = append(r.acts, a)
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	return rep, err
+}
+
+// waitActs waits until n moderators' actions ran and returns them.
+func (r *recorder) waitActs(t testing.TB, n int) []bot.ModAction {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		r.mu.Lock()
+		got, ch := len(r.acts), r.changed
+		acts := append([]bot.ModAction(nil), r.acts...)
+		r.mu.Unlock()
+		if got >= n {
+			return acts
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d moderator actions; got %d", n, got)
+		}
+	}
 }
 
 func (r *recorder) Handle(ctx context.Context, m bot.Message) (bot.Turn, error) {
@@ -125,9 +159,17 @@ func (r *recorder) turn(i int) bot.Turn {
 type scripted struct {
 	sender bot.Sender
 	script func(m bot.Message, n int) bot.Turn
+	mod    func(a bot.ModAction) bot.ModReply // nil: every action answered "ok"
 	mu     sync.Mutex
 	seen   map[string]bool
 	n      int
+}
+
+func (s *scripted) Moderate(ctx context.Context, a bot.ModAction) (bot.ModReply, error) {
+	if s.mod == nil {
+		return bot.ModReply{Text: "ok"}, nil
+	}
+	return s.mod(a), nil
 }
 
 func (s *scripted) Handle(ctx context.Context, m bot.Message) (bot.Turn, error) {
@@ -171,6 +213,11 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 
+	// With the real engine:
+	engine *bot.Engine
+	store  *memory.Store
+	clock  *fakeClock
+
 	mu     sync.Mutex
 	sleeps []time.Duration
 }
@@ -186,8 +233,44 @@ const (
 type options struct {
 	engine engineKind
 	script func(m bot.Message, n int) bot.Turn
+	mod    func(a bot.ModAction) bot.ModReply // the fake engine's moderators' actions
 	config func(*Config)
+	before func(*fakeTG) // prepares the fake server before the adapter runs
 	noRun  bool
+}
+
+// fakeClock is the engine's clock in tests.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// trained is the real knowledge base and its model, trained once for all
+// tests (both are read-only).
+var trained = sync.OnceValues(func() (kit, error) {
+	k, err := brain.LoadKB("")
+	if err != nil {
+		return kit{}, err
+	}
+	m, err := brain.Train(k)
+	return kit{k, m}, err
+})
+
+type kit struct {
+	kb    *kb.KB
+	model *intents.Model
 }
 
 // start builds the fake server, the engine and the adapter, and runs the
@@ -213,30 +296,32 @@ func start(t *testing.T, o options) *harness {
 	if o.config != nil {
 		o.config(&cfg)
 	}
+	if o.before != nil {
+		o.before(h.tg)
+	}
 	var engine Handler
-	var register func(bot.Sender)
+	var register func(*Adapter)
 	switch o.engine {
 	case realEngine:
-		k, err := brain.LoadKB("")
+		kit, err := trained()
 		if err != nil {
-			t.Skipf("the knowledge base does not load yet (go test ./kb/): %v", err)
+			t.Skipf("the knowledge base does not load or train yet (go test ./kb/): %v", err)
 		}
-		m, err := brain.Train(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := bot.New(bot.Config{KB: k, Classifier: m, Store: memory.New()})
+		h.store = memory.New()
+		h.clock = &fakeClock{now: time.Now()}
+		e, err := bot.New(bot.Config{KB: kit.kb, Classifier: kit.model, Store: h.store, Clock: h.clock.Now, Logger: cfg.Logger})
 		if err != nil {
 			t.Fatal(err)
 		}
-		engine, register = e, func(s bot.Sender) { e.Register(Channel, s) }
+		h.engine = e
+		engine, register = e, func(a *Adapter) { a.Register(e) }
 	default:
 		script := o.script
 		if script == nil {
 			script = echo
 		}
-		s := &scripted{script: script, seen: map[string]bool{}}
-		engine, register = s, func(snd bot.Sender) { s.sender = snd }
+		s := &scripted{script: script, mod: o.mod, seen: map[string]bool{}}
+		engine, register = s, func(a *Adapter) { s.sender = a }
 	}
 	h.rec = &recorder{h: engine, changed: make(chan struct{})}
 	a, err := New(cfg, h.rec)

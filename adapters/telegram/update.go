@@ -97,6 +97,12 @@ func (a *Adapter) handle(ctx context.Context, u update) {
 	}
 	id := strconv.Itoa(u.UpdateID)
 	switch {
+	case u.CallbackQuery != nil && u.CallbackQuery.Message != nil && a.isModChat(u.CallbackQuery.Message.Chat):
+		a.handleModCallback(ctx, u.CallbackQuery, u.thread)
+	case u.Message != nil && a.isModChat(u.Message.Chat):
+		a.handleModMessage(ctx, u.Message, u.thread)
+	case u.EditedMessage != nil && a.isModChat(u.EditedMessage.Chat):
+		// A moderator corrected a message: what was relayed stays relayed.
 	case u.CallbackQuery != nil:
 		a.handleCallback(ctx, u.CallbackQuery, u.thread)
 	case u.Message != nil:
@@ -367,8 +373,14 @@ func (a *Adapter) handleCallback(ctx context.Context, cq *tgbotapi.CallbackQuery
 
 // answer answers a callback query; a failure is only logged.
 func (a *Adapter) answer(ctx context.Context, id, text string) {
+	a.answerQuery(ctx, id, text, false)
+}
+
+// answerQuery answers a callback query with a notice, or an alert the
+// user must dismiss; a failure is only logged.
+func (a *Adapter) answerQuery(ctx context.Context, id, text string, alert bool) {
 	err := a.call(ctx, "answerCallbackQuery", func(api botAPI) error {
-		_, err := api.Request(tgbotapi.CallbackConfig{CallbackQueryID: id, Text: text})
+		_, err := api.Request(tgbotapi.CallbackConfig{CallbackQueryID: id, Text: text, ShowAlert: alert})
 		return err
 	})
 	if err != nil {
@@ -377,9 +389,19 @@ func (a *Adapter) answer(ctx context.Context, id, text string) {
 }
 
 // handleMembership notes a private chat whose user blocked or unblocked
-// the bot.
+// the bot, and a removal from the moderators' chat.
 func (a *Adapter) handleMembership(u *tgbotapi.ChatMemberUpdated) {
+	if a.isModChat(&u.Chat) {
+		if s := u.NewChatMember.Status; s == "left" || s == "kicked" {
+			a.log.Error("telegram bot removed from the moderators' chat: tickets cannot be shown there", "chat", u.Chat.ID)
+		}
+		return
+	}
 	if !u.Chat.IsPrivate() {
+		if s := u.NewChatMember.Status; s == "member" || s == "administrator" {
+			// Helps operators find the ID of their moderators' group.
+			a.log.Info("telegram bot is in a group", "chat", u.Chat.ID, "status", s)
+		}
 		return
 	}
 	switch u.NewChatMember.Status {

@@ -113,12 +113,13 @@ func serve(ctx context.Context, c config, getenv func(string) string, stderr io.
 		tcfg := c.Telegram
 		tcfg.Logger, tcfg.Observer = logger, a.metrics
 		tcfg.Texts = telegram.Texts{Stale: k.Msg("stale_short"), NotYours: k.Msg("not_yours"),
-			Continue: k.Msg("continue_private"), EmptyReply: k.Msg("choose_one")}
+			Continue: k.Msg("continue_private"), EmptyReply: k.Msg("choose_one"),
+			ModHint: k.Msg("mod_hint"), ModNotText: k.Msg("mod_not_text")}
 		tg, err := telegram.New(tcfg, e)
 		if err != nil {
 			return err
 		}
-		e.Register(telegram.Channel, tg)
+		tg.Register(e) // the Sender, and the moderators' place when TELEGRAM_MOD_CHAT_ID is set
 		channels = append(channels, channel{telegram.Channel, tg.Run})
 	}
 	if c.DiscordOn {

@@ -136,8 +136,24 @@ type rating struct {
 }
 
 // handoffTurn answers a user while their conversation is with the
-// moderators. It runs inside the store's turn and only changes c.
+// moderators. It runs inside the store's turn and only changes c. A press
+// on a button that belongs to no open question (an old one of the
+// assistant's) is stale: its replies are private.
 func (e *Engine) handoffTurn(c *Conversation, m Message, in flows.Input, turn *Turn, fx *effects) []flows.Reply {
+	mode := c.Handoff.Mode
+	replies := e.handoffReplies(c, m, in, fx)
+	used := (m.Button == btnLeave || m.Button == btnContinue) && mode == ModeExpired ||
+		strings.HasPrefix(m.Button, ratePrefix) && (mode == ModeRating || mode == ModeComment)
+	if m.Button != "" && !used && !fx.runFlow {
+		turn.Stale = true
+		for i := range replies {
+			replies[i].Private = true
+		}
+	}
+	return replies
+}
+
+func (e *Engine) handoffReplies(c *Conversation, m Message, in flows.Input, fx *effects) []flows.Reply {
 	h := c.Handoff
 	k := e.cfg.KB
 	if h.Ticket == 0 && (h.Mode == ModePending || h.Mode == ModeClaimed) {

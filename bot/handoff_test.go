@@ -279,3 +279,14 @@ func TestParseModCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestOldButtonDuringHandoffIsStaleAndPrivate(t *testing.T) {
+	f := newFixture(t)
+	first := f.say("dee", "cant dm")
+	old := first.Replies[len(first.Replies)-1].Buttons[0].ID
+	f.say("dee", "human please")
+	tu := f.msg("dee", bot.Message{Button: old})
+	if !tu.Stale || len(tu.Replies) == 0 || !tu.Replies[0].Private {
+		t.Fatalf("old press during a hand-off: %+v", tu)
+	}
+}

@@ -50,7 +50,7 @@ var RequiredMessages = []string{
 	"mod_user_message", "mod_left_message", "mod_rated", "mod_help",
 	"btn_claim", "btn_resolve", "btn_return",
 	"continue", "stale_short", "not_yours", "continue_private", "choose_one",
-	"thread_name", "thread_opened", "failed", "rate_limited", "mod_hint", "mod_not_text",
+	"thread_name", "thread_opened", "failed", "rate_limited", "mod_hint", "mod_not_text", "mod_ticket_thread", "mod_sent",
 }
 
 // Placeholders lists, per message, the {placeholders} the code fills in;
@@ -73,6 +73,7 @@ var Placeholders = map[string][]string{
 	"mod_left_message":    {"user", "id", "text"},
 	"mod_rated":           {"id", "rating", "text"},
 	"thread_name":         {"user"},
+	"mod_ticket_thread":   {"id"},
 	"thread_opened":       {"thread"},
 }
 

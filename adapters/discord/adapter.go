@@ -23,12 +23,14 @@ import (
 // Channel is the channel name of Discord conversations.
 const Channel = "discord"
 
-// Handler runs one turn; *bot.Engine satisfies it. Register the adapter
-// as the engine's Sender for the channel (Engine.Register(discord.Channel,
-// a)) so that replies the engine sends outside the turn's own (a place in
-// the moderators' queue, a moderator's message, redelivery) reach Discord.
+// Handler runs users' turns and moderators' actions; *bot.Engine
+// satisfies it. Register the adapter with the engine (a.Register(engine))
+// so that replies the engine sends outside the turn's own (a place in the
+// moderators' queue, a moderator's message, redelivery) reach Discord, and
+// so that, with Config.ModChannelID, tickets are shown there.
 type Handler interface {
 	Handle(ctx context.Context, m bot.Message) (bot.Turn, error)
+	Moderate(ctx context.Context, a bot.ModAction) (bot.ModReply, error)
 }
 
 // intents are the gateway intents asked for. Message content is
@@ -53,7 +55,10 @@ type Adapter struct {
 
 	seen    *fifoMap[struct{}] // dispatch IDs handled (replays on resume)
 	threads *fifoMap[string]   // thread ID → the user it was opened for ("" unknown)
-	locks   keyedMutex         // per user: one turn at a time, replies in order
+	// modThreads: thread ID → what it is to the moderators' place
+	// (learned from the gateway and Post, or asked; see modPlace).
+	modThreads *fifoMap[modKind]
+	locks      keyedMutex // per user: one turn at a time, replies in order
 
 	work       context.Context // turns run in it; cancelled after the shutdown grace
 	cancelWork context.CancelFunc
@@ -68,7 +73,10 @@ type Adapter struct {
 	reconnect chan struct{} // a gateway connection was lost
 }
 
-var _ bot.Sender = (*Adapter)(nil)
+var (
+	_ bot.Sender   = (*Adapter)(nil)
+	_ bot.ModPlace = (*Adapter)(nil)
+)
 
 // New returns a Discord channel for the handler. It makes no network
 // call; Run connects.
@@ -86,16 +94,17 @@ func New(cfg Config, h Handler) (*Adapter, error) {
 		return nil, fmt.Errorf("discord: %s: %w", EnvAPIURL, err)
 	}
 	a := &Adapter{
-		cfg:       cfg,
-		h:         h,
-		log:       cfg.Logger,
-		obs:       cfg.Observer,
-		token:     "Bot " + secret,
-		secret:    secret,
-		client:    client,
-		seen:      newFIFOMap[struct{}](maxSeen),
-		threads:   newFIFOMap[string](maxThreads),
-		reconnect: make(chan struct{}, 1),
+		cfg:        cfg,
+		h:          h,
+		log:        cfg.Logger,
+		obs:        cfg.Observer,
+		token:      "Bot " + secret,
+		secret:     secret,
+		client:     client,
+		seen:       newFIFOMap[struct{}](maxSeen),
+		threads:    newFIFOMap[string](maxThreads),
+		modThreads: newFIFOMap[modKind](maxThreads),
+		reconnect:  make(chan struct{}, 1),
 	}
 	a.content.Store(!cfg.NoMessageContent)
 	a.rest = a.session()
@@ -178,6 +187,9 @@ func (a *Adapter) Run(ctx context.Context) error {
 		return err
 	}
 	a.registerCommands(ctx)
+	if a.cfg.ModChannelID != "" {
+		a.checkModChannel(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -313,44 +325,70 @@ func (a *Adapter) onEvent(e *discordgo.Event) {
 			return
 		}
 		i := ev.Interaction
-		thread := channelIsThread(e.RawData)
-		a.dispatch("i"+i.ID, func(ctx context.Context) { a.onInteraction(ctx, i, thread) })
+		from := interactionOrigin(e.RawData)
+		a.dispatch("i"+i.ID, func(ctx context.Context) { a.onInteraction(ctx, i, from) })
 	case *discordgo.ThreadCreate:
-		if ev.Channel != nil && ev.OwnerID != "" && ev.OwnerID == a.botUser() {
-			if _, ok := a.threads.get(ev.ID); !ok {
-				a.threads.add(ev.ID, "")
-			}
+		if ev.Channel != nil {
+			a.learnThread(ev.Channel)
+		}
+	case *discordgo.ThreadUpdate:
+		if ev.Channel != nil {
+			a.learnThread(ev.Channel)
 		}
 	case *discordgo.GuildCreate:
 		if ev.Guild == nil {
 			return
 		}
 		for _, t := range ev.Threads {
-			if t.OwnerID != "" && t.OwnerID == a.botUser() {
-				if _, ok := a.threads.get(t.ID); !ok {
-					a.threads.add(t.ID, "")
-				}
+			if t != nil {
+				a.learnThread(t)
 			}
 		}
 	}
 }
 
-// channelIsThread reads the type of the channel an interaction came from
+// learnThread records a thread: one in the moderators' channel (a
+// ticket's, when the bot opened it), or one the bot opened for a user.
+func (a *Adapter) learnThread(th *discordgo.Channel) {
+	me := a.botUser()
+	if a.cfg.ModChannelID != "" && th.ParentID == a.cfg.ModChannelID {
+		k := modTalk
+		if th.OwnerID != "" && th.OwnerID == me {
+			k = modTicket
+		}
+		a.modThreads.add(th.ID, k)
+		return
+	}
+	if th.OwnerID == "" || th.OwnerID != me {
+		return
+	}
+	if _, ok := a.threads.get(th.ID); !ok {
+		a.threads.add(th.ID, "")
+	}
+}
+
+// origin is what an interaction says about the channel it came from
 // (discordgo's Interaction leaves the "channel" object out).
-func channelIsThread(raw json.RawMessage) bool {
+type origin struct {
+	thread bool   // the channel is a thread
+	parent string // the thread's channel
+}
+
+func interactionOrigin(raw json.RawMessage) origin {
 	var v struct {
 		Channel *struct {
-			Type discordgo.ChannelType `json:"type"`
+			Type     discordgo.ChannelType `json:"type"`
+			ParentID string                `json:"parent_id"`
 		} `json:"channel"`
 	}
 	if json.Unmarshal(raw, &v) != nil || v.Channel == nil {
-		return false
+		return origin{}
 	}
 	switch v.Channel.Type {
 	case discordgo.ChannelTypeGuildPublicThread, discordgo.ChannelTypeGuildPrivateThread, discordgo.ChannelTypeGuildNewsThread:
-		return true
+		return origin{thread: true, parent: v.Channel.ParentID}
 	}
-	return false
+	return origin{}
 }
 
 // dispatch runs fn for a user event on a goroutine of its own, once per
@@ -395,7 +433,7 @@ func (a *Adapter) app() string {
 	return ""
 }
 
-// registerCommands registers /troubleshoot, /human and /help, in one
+// registerCommands registers the slash commands (see commands), in one
 // server when GuildID is set (they show at once) or globally. A failure
 // is logged: the bot still answers mentions and DMs.
 func (a *Adapter) registerCommands(ctx context.Context) {
@@ -405,7 +443,7 @@ func (a *Adapter) registerCommands(ctx context.Context) {
 		return
 	}
 	err := a.call(ctx, opCommands, func(opts ...discordgo.RequestOption) error {
-		_, err := a.rest.ApplicationCommandBulkOverwrite(app, a.cfg.GuildID, commands(), opts...)
+		_, err := a.rest.ApplicationCommandBulkOverwrite(app, a.cfg.GuildID, commands(a.cfg.ModChannelID != ""), opts...)
 		return err
 	})
 	if err != nil {
@@ -419,12 +457,13 @@ func (a *Adapter) registerCommands(ctx context.Context) {
 	a.log.Info("slash commands registered " + where)
 }
 
-// commands are the slash commands: /troubleshoot [problem], /human, /help,
-// usable in servers and in DMs with the bot.
-func commands() []*discordgo.ApplicationCommand {
+// commands are the slash commands: /troubleshoot [problem], /human, /help
+// and /forget, usable in servers and in DMs with the bot, and with mod the
+// moderators' /mod (in servers only; see modCommand).
+func commands(mod bool) []*discordgo.ApplicationCommand {
 	contexts := &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
 	install := &[]discordgo.ApplicationIntegrationType{discordgo.ApplicationIntegrationGuildInstall}
-	return []*discordgo.ApplicationCommand{
+	cmds := []*discordgo.ApplicationCommand{
 		{
 			Name: flows.CmdTroubleshoot, Description: "Find out why TikTok won't let you send messages",
 			Contexts: contexts, IntegrationTypes: install,
@@ -435,7 +474,12 @@ func commands() []*discordgo.ApplicationCommand {
 		},
 		{Name: flows.CmdHuman, Description: "Ask for a human moderator", Contexts: contexts, IntegrationTypes: install},
 		{Name: flows.CmdHelp, Description: "What this assistant does and how to use it", Contexts: contexts, IntegrationTypes: install},
+		{Name: flows.CmdForget, Description: "Delete everything I keep about you", Contexts: contexts, IntegrationTypes: install},
 	}
+	if mod {
+		cmds = append(cmds, modCommand())
+	}
+	return cmds
 }
 
 // optProblem is /troubleshoot's option: the problem in the user's words.

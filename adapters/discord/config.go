@@ -70,6 +70,16 @@ type Config struct {
 	// code 4014); the bot then works through slash commands, mentions and
 	// DMs only.
 	NoMessageContent bool
+	// ModChannelID, when set, makes the channel a moderators' place
+	// (bot.ModPlace): hand-off tickets from every channel are posted to
+	// this server text channel (best a private one), each with Claim,
+	// Resolve and Return buttons and a thread where moderators talk with
+	// the user. Nothing said there reaches the assistant.
+	ModChannelID string
+	// ModRoleID is the role of the moderators: only members with it may
+	// press the ticket buttons, use /mod or write to users. Required with
+	// ModChannelID.
+	ModRoleID string
 	// Texts are the channel's own words. Empty fields take DefaultTexts.
 	Texts Texts
 }
@@ -87,6 +97,14 @@ type Texts struct {
 	NotYours string
 	// Failed is said when a turn failed and had nothing to say.
 	Failed string
+	// TicketThread names the thread of a ticket in the moderators'
+	// channel ({id}: the ticket number).
+	TicketThread string
+	// ModSent confirms, privately, a moderator's /mod reply.
+	ModSent string
+	// ModNotText answers a moderator who wrote something without text in
+	// a ticket's thread (only text reaches the user).
+	ModNotText string
 }
 
 // DefaultTexts are the English Texts.
@@ -95,6 +113,9 @@ var DefaultTexts = Texts{
 	ThreadOpened: "I opened a thread for you: {thread}. Let's continue there.",
 	NotYours:     "These buttons belong to someone else's conversation. Use /troubleshoot to start your own.",
 	Failed:       "Sorry, something went wrong on my side. Please try again in a moment.",
+	TicketThread: "Ticket #{id}",
+	ModSent:      "Sent to the user.",
+	ModNotText:   "Only text reaches the user. Please describe it in words.",
 }
 
 func (t Texts) withDefaults() Texts {
@@ -111,6 +132,15 @@ func (t Texts) withDefaults() Texts {
 	if t.Failed == "" {
 		t.Failed = d.Failed
 	}
+	if t.TicketThread == "" {
+		t.TicketThread = d.TicketThread
+	}
+	if t.ModSent == "" {
+		t.ModSent = d.ModSent
+	}
+	if t.ModNotText == "" {
+		t.ModNotText = d.ModNotText
+	}
 	return t
 }
 
@@ -119,18 +149,29 @@ const (
 	EnvToken   = "DISCORD_BOT_TOKEN"
 	EnvAPIURL  = "DISCORD_API_URL"
 	EnvGuildID = "DISCORD_GUILD_ID"
+	// EnvModChannelID and EnvModRoleID make the channel a moderators'
+	// place (Config.ModChannelID, Config.ModRoleID).
+	EnvModChannelID = "DISCORD_MOD_CHANNEL_ID"
+	EnvModRoleID    = "DISCORD_MOD_ROLE_ID"
 )
 
 // ConfigFromEnv reads the channel's configuration from the environment:
 // DISCORD_BOT_TOKEN (the channel is enabled when it is set),
-// DISCORD_API_URL and DISCORD_GUILD_ID. Errors never contain the token.
+// DISCORD_API_URL, DISCORD_GUILD_ID, and DISCORD_MOD_CHANNEL_ID with
+// DISCORD_MOD_ROLE_ID for the moderators' place. Errors never contain the
+// token.
 func ConfigFromEnv(getenv func(string) string) (Config, bool, error) {
 	cfg := Config{
-		Token:   strings.TrimSpace(getenv(EnvToken)),
-		APIURL:  strings.TrimSpace(getenv(EnvAPIURL)),
-		GuildID: strings.TrimSpace(getenv(EnvGuildID)),
+		Token:        strings.TrimSpace(getenv(EnvToken)),
+		APIURL:       strings.TrimSpace(getenv(EnvAPIURL)),
+		GuildID:      strings.TrimSpace(getenv(EnvGuildID)),
+		ModChannelID: strings.TrimSpace(getenv(EnvModChannelID)),
+		ModRoleID:    strings.TrimSpace(getenv(EnvModRoleID)),
 	}
 	if cfg.Token == "" {
+		if cfg.ModChannelID != "" || cfg.ModRoleID != "" {
+			return Config{}, false, fmt.Errorf("discord: %s or %s is set but %s is not", EnvModChannelID, EnvModRoleID, EnvToken)
+		}
 		return Config{}, false, nil
 	}
 	if err := cfg.validate(); err != nil {
@@ -156,6 +197,16 @@ func (c Config) validate() error {
 	}
 	if c.GuildID != "" && !isSnowflake(c.GuildID) {
 		return fmt.Errorf("discord: %s must be a server ID (a number like 123456789012345678), got %q", EnvGuildID, clip(c.GuildID, 32))
+	}
+	switch {
+	case c.ModChannelID != "" && !isSnowflake(c.ModChannelID):
+		return fmt.Errorf("discord: %s must be a channel ID (a number like 123456789012345678: right-click the channel, Copy Channel ID), got %q", EnvModChannelID, clip(c.ModChannelID, 32))
+	case c.ModRoleID != "" && !isSnowflake(c.ModRoleID):
+		return fmt.Errorf("discord: %s must be a role ID (a number like 123456789012345678: Server Settings, Roles, right-click the role, Copy Role ID), got %q", EnvModRoleID, clip(c.ModRoleID, 32))
+	case c.ModChannelID != "" && c.ModRoleID == "":
+		return fmt.Errorf("discord: %s is set without %s: a moderators' place without moderators", EnvModChannelID, EnvModRoleID)
+	case c.ModRoleID != "" && c.ModChannelID == "":
+		return fmt.Errorf("discord: %s is set without %s: moderators without a place to work", EnvModRoleID, EnvModChannelID)
 	}
 	return nil
 }

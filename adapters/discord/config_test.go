@@ -45,6 +45,20 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "bad API URL", env: env(EnvToken, testSecret, EnvAPIURL, "ftp://user:pw@proxy"), enabled: true, wantErr: EnvAPIURL},
 		{name: "API URL without host", env: env(EnvToken, testSecret, EnvAPIURL, "http:///api"), enabled: true, wantErr: EnvAPIURL},
 		{name: "token with space", env: env(EnvToken, "abc def"), enabled: true, wantErr: EnvToken},
+		{name: "moderators", env: env(EnvToken, testSecret, EnvModChannelID, " 123456789012345678 ", EnvModRoleID, "223456789012345678"), enabled: true,
+			check: func(c Config) bool {
+				return c.ModChannelID == "123456789012345678" && c.ModRoleID == "223456789012345678"
+			}},
+		{name: "moderators' channel without a role", env: env(EnvToken, testSecret, EnvModChannelID, "123456789012345678"), enabled: true,
+			wantErr: "a moderators' place without moderators"},
+		{name: "moderators' role without a channel", env: env(EnvToken, testSecret, EnvModRoleID, "123456789012345678"), enabled: true,
+			wantErr: EnvModChannelID},
+		{name: "channel name instead of ID", env: env(EnvToken, testSecret, EnvModChannelID, "#mods", EnvModRoleID, "223456789012345678"), enabled: true,
+			wantErr: EnvModChannelID},
+		{name: "role mention instead of ID", env: env(EnvToken, testSecret, EnvModChannelID, "123456789012345678", EnvModRoleID, "<@&223456789012345678>"), enabled: true,
+			wantErr: EnvModRoleID},
+		{name: "moderators without a token", env: env(EnvModChannelID, "123456789012345678", EnvModRoleID, "223456789012345678"), enabled: false,
+			wantErr: EnvToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -109,7 +109,7 @@ func TestE2EConversationInAServer(t *testing.T) {
 	for _, c := range reg {
 		names = append(names, c.Name)
 	}
-	if slices.Sort(names); strings.Join(names, ",") != "help,human,troubleshoot" {
+	if slices.Sort(names); strings.Join(names, ",") != "forget,help,human,troubleshoot" {
 		t.Errorf("commands %v", names)
 	}
 

@@ -10,8 +10,17 @@
 // Where it answers: in a DM, always; in a server, when mentioned or through
 // its slash commands (/troubleshoot, /human, /help), in a public thread it
 // opens for that user, and then in that thread. It never answers bots or
-// itself. Every interaction is acknowledged at once and answered after the
-// turn; a press on a closed question gets a private (ephemeral) reply.
+// itself. Every interaction is acknowledged at once and answered as the
+// engine sends the replies (Adapter.Send); a reply marked Private (to a
+// press on a closed question) is an ephemeral follow-up, and /forget is
+// answered privately in a server.
+//
+// With Config.ModChannelID the adapter is also a moderators' place
+// (bot.ModPlace, see mod.go): hand-off tickets from every channel are
+// posted in that channel with Claim, Resolve and Return buttons and a
+// thread each; members with Config.ModRoleID work them with the buttons,
+// /mod and by writing in the thread, which the engine relays to the user
+// wherever they are. Nothing said in that channel reaches the assistant.
 //
 // Safety: every message sets allowed_mentions to nothing, text is escaped
 // for Discord markdown, and replies over 2000 characters are split on line

@@ -68,7 +68,7 @@ func startNoWait(t *testing.T, h Handler, opts ...option) *rig {
 		t.Fatal(err)
 	}
 	if e, ok := h.(*bot.Engine); ok {
-		e.Register(Channel, a)
+		a.Register(e)
 	}
 	if s, ok := h.(interface{ setSender(bot.Sender) }); ok {
 		s.setSender(a)
@@ -133,6 +133,10 @@ type echo struct {
 
 func (e *echo) setSender(s bot.Sender) { e.mu.Lock(); e.sender = s; e.mu.Unlock() }
 
+func (e *echo) Moderate(context.Context, bot.ModAction) (bot.ModReply, error) {
+	return bot.ModReply{Text: "moderated"}, nil
+}
+
 func (e *echo) Handle(ctx context.Context, m bot.Message) (bot.Turn, error) {
 	e.mu.Lock()
 	e.handled = append(e.handled, m)
@@ -152,9 +156,11 @@ func (e *echo) Handle(ctx context.Context, m bot.Message) (bot.Turn, error) {
 	case m.Command != "":
 		text = "/" + m.Command + " " + m.Text
 	}
-	t := bot.Turn{Stale: strings.HasPrefix(m.Button, "0."), Replies: []flows.Reply{{
+	stale := strings.HasPrefix(m.Button, "0.")
+	t := bot.Turn{Stale: stale, Replies: []flows.Reply{{
 		Text:    "echo: " + text,
 		Buttons: []flows.Button{{ID: "1.o.yes", Label: "Yes"}, {ID: "1.o.no", Label: "No"}},
+		Private: stale,
 	}}}
 	if s != nil {
 		return t, s.Send(ctx, m.Address, t.Replies)

@@ -31,8 +31,14 @@ type job struct {
 	private bool
 	// thread: a thread opened for this command; @original points at it.
 	thread string
+
+	mu sync.Mutex // guards what follows, and the delivery of replies
 	// edited: the deferred response has been replaced.
 	edited bool
+	// used: the engine sent the turn's replies through Send.
+	used bool
+	// said counts the replies delivered.
+	said int
 }
 
 // onMessage answers a message: in a DM always, in a thread the bot opened
@@ -56,6 +62,14 @@ func (a *Adapter) onMessage(ctx context.Context, m *discordgo.Message) {
 	text := stripMention(m.Content, me)
 	blank := strings.TrimSpace(text) == ""
 	nonText := blank && (len(m.Attachments) > 0 || len(m.StickerItems) > 0)
+	if m.GuildID != "" && a.cfg.ModChannelID != "" {
+		if inMod, ticket := a.modPlace(ctx, m.ChannelID, a.isModerator(m.Member)); inMod {
+			if ticket {
+				a.onModMessage(ctx, m, text, nonText)
+			}
+			return // the moderators' own talk: never for the assistant
+		}
+	}
 	if blank && !nonText && !mentioned {
 		return // nothing to read (without the message content intent, server messages arrive empty)
 	}
@@ -103,7 +117,9 @@ func stripMention(s, me string) string {
 // "thinking…" (private in a server channel, where the conversation moves
 // to a thread), a press by replacing the pressed message's buttons (the
 // question is answered) — then the turn runs and the replies follow.
-func (a *Adapter) onInteraction(ctx context.Context, i *discordgo.Interaction, inThread bool) {
+// Ticket buttons and /mod are moderators' actions (onModInteraction);
+// /forget is answered privately in a server.
+func (a *Adapter) onInteraction(ctx context.Context, i *discordgo.Interaction, from origin) {
 	user := i.User
 	if i.Member != nil && i.Member.User != nil {
 		user = i.Member.User
@@ -111,6 +127,10 @@ func (a *Adapter) onInteraction(ctx context.Context, i *discordgo.Interaction, i
 	if user == nil || user.Bot {
 		return
 	}
+	if a.onModInteraction(ctx, i, user, from) {
+		return
+	}
+	inThread := from.thread
 	serverChannel := i.GuildID != "" && !inThread
 	if _, ours := a.threads.get(i.ChannelID); ours {
 		serverChannel = false
@@ -122,8 +142,14 @@ func (a *Adapter) onInteraction(ctx context.Context, i *discordgo.Interaction, i
 		data := i.ApplicationCommandData()
 		j.msg.Command = flows.CmdHelp
 		switch data.Name {
-		case flows.CmdTroubleshoot, flows.CmdHuman, flows.CmdHelp:
+		case flows.CmdTroubleshoot, flows.CmdHuman, flows.CmdHelp, flows.CmdForget:
 			j.msg.Command = data.Name
+		}
+		if j.msg.Command == flows.CmdForget {
+			// Said privately wherever it is used in a server, and no
+			// thread is opened for it.
+			j.private = i.GuildID != ""
+			serverChannel = false
 		}
 		for _, o := range data.Options {
 			if o != nil && o.Name == optProblem && o.Type == discordgo.ApplicationCommandOptionString {
@@ -131,7 +157,7 @@ func (a *Adapter) onInteraction(ctx context.Context, i *discordgo.Interaction, i
 			}
 		}
 		var flags discordgo.MessageFlags
-		if serverChannel {
+		if serverChannel || j.private {
 			flags = discordgo.MessageFlagsEphemeral
 		}
 		j.acked = a.ack(ctx, i, &discordgo.InteractionResponse{
@@ -232,73 +258,75 @@ func (a *Adapter) openThread(ctx context.Context, channelID, fromMessage string,
 	return th.ID, nil
 }
 
-// turnKey marks the context of a turn the adapter runs: Send then keeps
-// the turn's own replies for runTurn, which delivers them knowing what
-// the turn was (a stale press is answered privately, a command's
-// "thinking…" is replaced).
+// turnKey marks the context of a turn the adapter runs; its value is the
+// turn's job, so that Send delivers the turn's own replies the way the
+// job calls for (replacing a command's "thinking…", privately for a
+// Private reply) as soon as the engine sends them.
 type turnKey struct{}
 
-// capture holds what the engine sent to the turn's address during it.
-type capture struct {
-	to bot.Address
-
-	mu      sync.Mutex
-	closed  bool
-	used    bool
-	replies []flows.Reply
-}
-
-// keep stores replies for the turn's address and reports whether it did.
-func (c *capture) keep(to bot.Address, replies []flows.Reply) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || to != c.to {
-		return false
-	}
-	c.used = true
-	c.replies = append(c.replies, replies...)
-	return true
-}
-
-func (c *capture) take() (replies []flows.Reply, used bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	return c.replies, c.used
-}
-
-// runTurn runs the engine on a job and delivers the replies, one turn of
-// a user at a time so they arrive in order.
+// runTurn runs the engine on a job, one turn of a user at a time so the
+// replies arrive in order. The engine delivers the replies through Send
+// during the turn; a Handler that is not the channel's Sender has them
+// delivered from its Turn.
 func (a *Adapter) runTurn(ctx context.Context, j *job) {
 	j.msg.Address = bot.Address(j.to.String())
 	unlock := a.locks.lock(j.msg.UserID)
 	defer unlock()
 	a.obs.MessageIn(Channel)
-	c := &capture{to: j.msg.Address}
-	turn, err := a.h.Handle(context.WithValue(ctx, turnKey{}, c), j.msg)
+	turn, err := a.h.Handle(context.WithValue(ctx, turnKey{}, j), j.msg)
 	if err != nil {
 		a.log.Error("turn failed", "user", j.msg.UserID, "id", j.msg.ID, "err", a.redact(err.Error()))
 	}
-	replies, used := c.take()
+	j.mu.Lock()
+	used, said := j.used, j.said
+	j.mu.Unlock()
+	var replies []flows.Reply
 	if !used {
 		replies = turn.Replies // the adapter is not the engine's Sender
 	}
-	if len(replies) == 0 && err != nil && !turn.Duplicate {
+	if len(replies) == 0 && err != nil && said == 0 && !turn.Duplicate {
 		replies = []flows.Reply{{Text: a.cfg.Texts.Failed}}
 	}
-	a.deliver(ctx, j, turn.Stale, replies)
+	if len(replies) > 0 {
+		_ = a.sendTurn(ctx, j, replies)
+	}
+	a.finish(ctx, j)
 }
 
-// deliver sends a turn's replies the way the job calls for.
-func (a *Adapter) deliver(ctx context.Context, j *job, stale bool, replies []flows.Reply) {
-	switch {
-	case j.ix != nil && j.acked && (stale || j.private):
-		_ = a.sendInteraction(ctx, j, replies, true)
-	case j.ix != nil && j.deferred && j.thread == "":
-		_ = a.sendInteraction(ctx, j, replies, false)
-	default:
-		_ = a.sendChannel(ctx, j.to, replies)
+// sendTurn delivers replies of a job's turn: through the interaction
+// when there is one (a Private reply, or every reply of a private job, as
+// an ephemeral follow-up; the first reply to a command replacing its
+// "thinking…"), else to the conversation's channel. It stops at the first
+// reply that cannot be delivered.
+func (a *Adapter) sendTurn(ctx context.Context, j *job, replies []flows.Reply) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.used = true
+	for _, r := range replies {
+		one := []flows.Reply{r}
+		var err error
+		switch {
+		case j.ix != nil && j.acked && (r.Private || j.private):
+			err = a.sendInteraction(ctx, j, one, true)
+		case j.ix != nil && j.deferred && j.thread == "":
+			err = a.sendInteraction(ctx, j, one, false)
+		default:
+			err = a.sendChannel(ctx, j.to, one)
+		}
+		if err != nil {
+			return err
+		}
+		j.said++
 	}
+	return nil
+}
+
+// finish tidies a command's deferred response after its turn: it points
+// at the thread opened for the conversation, or, when nothing replaced
+// "thinking…", it is removed.
+func (a *Adapter) finish(ctx context.Context, j *job) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if !j.deferred || j.edited {
 		return
 	}
@@ -309,7 +337,6 @@ func (a *Adapter) deliver(ctx context.Context, j *job, stale bool, replies []flo
 		}
 		return
 	}
-	// Nothing was said: take "thinking…" away.
 	if err := a.call(ctx, opDelete, func(opts ...discordgo.RequestOption) error {
 		return a.rest.InteractionResponseDelete(j.ix, opts...)
 	}); err != nil {
@@ -318,13 +345,13 @@ func (a *Adapter) deliver(ctx context.Context, j *job, stale bool, replies []flo
 }
 
 // Send implements bot.Sender: it posts replies to the conversation's
-// channel. During a turn the adapter runs, replies to that turn's address
-// are kept and delivered by the adapter once the turn is over (so a stale
-// press is answered privately and "thinking…" is replaced); a failure
-// then is logged and counted as undelivered rather than returned.
+// channel at once. Replies of a turn the adapter runs, to that turn's
+// address, go the turn's way (see sendTurn). A reply that cannot be
+// delivered is logged, counted and returned as an error, so the engine
+// keeps it for Engine.Redeliver.
 func (a *Adapter) Send(ctx context.Context, to bot.Address, replies []flows.Reply) error {
-	if c, ok := ctx.Value(turnKey{}).(*capture); ok && c.keep(to, replies) {
-		return nil
+	if j, ok := ctx.Value(turnKey{}).(*job); ok && j.msg.Address == to {
+		return a.sendTurn(ctx, j, replies)
 	}
 	addr, ok := parseAddress(to)
 	if !ok {

@@ -23,11 +23,34 @@ type handlerFunc func(ctx context.Context, m bot.Message) (bot.Turn, error)
 
 func (f handlerFunc) Handle(ctx context.Context, m bot.Message) (bot.Turn, error) { return f(ctx, m) }
 
-// recorder is a Handler that records messages and answers with reply.
+func (f handlerFunc) Moderate(context.Context, bot.ModAction) (bot.ModReply, error) {
+	return bot.ModReply{Text: "moderated"}, nil
+}
+
+// recorder is a Handler that records messages and moderators' actions
+// and answers with reply and mod.
 type recorder struct {
 	mu    sync.Mutex
 	msgs  []bot.Message
+	acts  []bot.ModAction
 	reply func(bot.Message) bot.Turn
+	mod   func(bot.ModAction) bot.ModReply
+}
+
+func (r *recorder) Moderate(_ context.Context, a bot.ModAction) (bot.ModReply, error) {
+	r.mu.Lock()
+	r.acts = append(r.acts, a)
+	r.mu.Unlock()
+	if r.mod == nil {
+		return bot.ModReply{Text: "done"}, nil
+	}
+	return r.mod(a), nil
+}
+
+func (r *recorder) actions() []bot.ModAction {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]bot.ModAction(nil), r.acts...)
 }
 
 func (r *recorder) Handle(_ context.Context, m bot.Message) (bot.Turn, error) {
@@ -48,16 +71,25 @@ func (r *recorder) messages() []bot.Message {
 
 // fakeAPI records the REST calls the adapter makes.
 type fakeAPI struct {
-	mu    sync.Mutex
-	calls []string
-	fail  map[string]error // by op name
-	n     int
+	mu       sync.Mutex
+	calls    []string
+	fail     map[string]error // by op name, or op name and channel ("send_message 123")
+	n        int
+	channels map[string]*discordgo.Channel // answers of Channel (default: a text channel)
+	msgs     int                           // messages sent, numbering their IDs
+	// threadIsMessage: a thread started from a message takes its ID, as
+	// on Discord (else threads are numbered 555000000000000001…).
+	threadIsMessage bool
 }
 
 func (f *fakeAPI) record(op, detail string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, op+" "+detail)
+	where, _, _ := strings.Cut(detail, " ")
+	if err, ok := f.fail[op+" "+where]; ok { // one channel only
+		return err
+	}
 	return f.fail[op]
 }
 
@@ -85,7 +117,33 @@ func describe(content string, comps []discordgo.MessageComponent, flags discordg
 }
 
 func (f *fakeAPI) ChannelMessageSendComplex(ch string, d *discordgo.MessageSend, _ ...discordgo.RequestOption) (*discordgo.Message, error) {
-	return &discordgo.Message{ID: "1"}, f.record(opSend, ch+" "+describe(d.Content, d.Components, d.Flags, d.AllowedMentions))
+	f.mu.Lock()
+	f.msgs++
+	id := fmt.Sprintf("8800000000000000%02d", f.msgs)
+	f.mu.Unlock()
+	detail := ch + " " + describe(d.Content, d.Components, d.Flags, d.AllowedMentions)
+	if d.Reference != nil {
+		detail += " reply-to=" + d.Reference.MessageID
+	}
+	return &discordgo.Message{ID: id, ChannelID: ch}, f.record(opSend, detail)
+}
+
+func (f *fakeAPI) ChannelMessageEditComplex(m *discordgo.MessageEdit, _ ...discordgo.RequestOption) (*discordgo.Message, error) {
+	var comps []discordgo.MessageComponent
+	if m.Components != nil {
+		comps = *m.Components
+	}
+	return &discordgo.Message{ID: m.ID}, f.record(opTicketEdit, m.Channel+" "+m.ID+" "+describe(*m.Content, comps, 0, m.AllowedMentions))
+}
+
+func (f *fakeAPI) Channel(id string, _ ...discordgo.RequestOption) (*discordgo.Channel, error) {
+	f.mu.Lock()
+	ch, ok := f.channels[id]
+	f.mu.Unlock()
+	if !ok {
+		ch = &discordgo.Channel{ID: id, Type: discordgo.ChannelTypeGuildText}
+	}
+	return ch, f.record(opChannel, id)
 }
 
 func (f *fakeAPI) InteractionRespond(i *discordgo.Interaction, r *discordgo.InteractionResponse, _ ...discordgo.RequestOption) error {
@@ -117,6 +175,9 @@ func (f *fakeAPI) ThreadStartComplex(ch string, d *discordgo.ThreadStart, _ ...d
 }
 
 func (f *fakeAPI) MessageThreadStartComplex(ch, msg string, d *discordgo.ThreadStart, o ...discordgo.RequestOption) (*discordgo.Channel, error) {
+	if f.threadIsMessage {
+		return &discordgo.Channel{ID: msg, ParentID: ch, Type: discordgo.ChannelTypeGuildPublicThread}, f.record(opThread, ch+" "+msg+" "+d.Name)
+	}
 	return f.ThreadStartComplex(ch, d, o...)
 }
 
@@ -426,7 +487,7 @@ func TestSlashCommand(t *testing.T) {
 			if tt.fail != "" {
 				api.fail[tt.fail] = errors.New("refused")
 			}
-			a.onInteraction(context.Background(), tt.ix, tt.thread)
+			a.onInteraction(context.Background(), tt.ix, origin{thread: tt.thread})
 			if got := h.messages(); len(got) != 1 || got[0] != tt.msg {
 				t.Errorf("messages\n got %+v\nwant %+v", got, tt.msg)
 			}
@@ -458,7 +519,7 @@ func press(customID, channel, guildID string, u *discordgo.User) *discordgo.Inte
 func TestButtonPress(t *testing.T) {
 	const thread = "777000000000000001"
 	next := bot.Turn{Replies: []flows.Reply{{Text: "next question", Buttons: []flows.Button{{ID: "5.o.yes", Label: "Yes"}}}}}
-	stale := bot.Turn{Stale: true, Replies: []flows.Reply{{Text: "That question is already closed."}, {Text: "open question", Buttons: []flows.Button{{ID: "5.o.yes", Label: "Yes"}}}}}
+	stale := bot.Turn{Stale: true, Replies: []flows.Reply{{Text: "That question is already closed.", Private: true}, {Text: "open question", Buttons: []flows.Button{{ID: "5.o.yes", Label: "Yes"}}, Private: true}}}
 	tests := []struct {
 		name   string
 		ix     *discordgo.Interaction
@@ -505,7 +566,7 @@ func TestButtonPress(t *testing.T) {
 			h := &recorder{reply: func(bot.Message) bot.Turn { return tt.turn }}
 			a, api, _, _ := unitAdapter(t, h)
 			a.threads.add(thread, alice)
-			a.onInteraction(context.Background(), tt.ix, true)
+			a.onInteraction(context.Background(), tt.ix, origin{thread: true})
 			got := h.messages()
 			if tt.button == "" && len(got) != 0 || tt.button != "" && (len(got) != 1 || got[0].Button != tt.button) {
 				t.Errorf("messages %+v, want button %q", got, tt.button)
@@ -524,25 +585,38 @@ func TestButtonPress(t *testing.T) {
 }
 
 // engineLike sends through the adapter as the engine does when the
-// adapter is its Sender: the turn's replies, then something more (a
-// place in the queue).
-type engineLike struct{ s bot.Sender }
+// adapter is its Sender: the turn's replies (private for a stale press),
+// then something more (a place in the queue). It records what the fake
+// API saw right after each Send, and the errors Send returned.
+type engineLike struct {
+	s    bot.Sender
+	api  *fakeAPI
+	seen *[]int
+	errs *[]error
+}
 
 func (e engineLike) Handle(ctx context.Context, m bot.Message) (bot.Turn, error) {
-	t := bot.Turn{Stale: m.Button == "stale", Replies: []flows.Reply{{Text: "reply"}}}
-	if err := e.s.Send(ctx, m.Address, t.Replies); err != nil {
-		return t, err
-	}
-	return t, e.s.Send(ctx, m.Address, []flows.Reply{{Text: "you are number 2 in the queue"}})
+	t := bot.Turn{Replies: []flows.Reply{{Text: "reply", Private: m.Button == "stale"}}}
+	err1 := e.s.Send(ctx, m.Address, t.Replies)
+	*e.seen = append(*e.seen, len(e.api.log()))
+	err2 := e.s.Send(ctx, m.Address, []flows.Reply{{Text: "you are number 2 in the queue"}})
+	*e.seen = append(*e.seen, len(e.api.log()))
+	*e.errs = append(*e.errs, err1, err2)
+	return t, errors.Join(err1, err2)
 }
 
 func TestSendDuringTurn(t *testing.T) {
 	var a *Adapter
+	var seen []int
+	var errs []error
+	var api *fakeAPI
 	a, api, obs, _ := unitAdapter(t, handlerFunc(func(ctx context.Context, m bot.Message) (bot.Turn, error) {
-		return engineLike{a}.Handle(ctx, m)
+		return engineLike{s: a, api: api, seen: &seen, errs: &errs}.Handle(ctx, m)
 	}))
-	a.onInteraction(context.Background(), press("stale", dm, "", user(alice, "alice")), false)
-	want := []string{opAck + " type=7", opFollowup + ` "reply" [] ephemeral`, opFollowup + ` "you are number 2 in the queue" [] ephemeral`}
+	a.onInteraction(context.Background(), press("stale", dm, "", user(alice, "alice")), origin{})
+	// The private reply is an ephemeral follow-up; the other goes to the
+	// channel; each is sent while the turn runs.
+	want := []string{opAck + " type=7", opFollowup + ` "reply" [] ephemeral`, opSend + " " + dm + ` "you are number 2 in the queue" []`}
 	calls := api.log()
 	if len(calls) != len(want) {
 		t.Fatalf("calls %q", calls)
@@ -552,9 +626,25 @@ func TestSendDuringTurn(t *testing.T) {
 			t.Errorf("call %d: %s, want %s", i, calls[i], want[i])
 		}
 	}
+	if fmt.Sprint(seen) != "[2 3]" || errors.Join(errs...) != nil {
+		t.Errorf("calls seen after each Send %v, errors %v: want each sent before Send returned", seen, errs)
+	}
 	if obs.get("in") != 1 || obs.get("out") != 2 {
 		t.Errorf("observer %v", obs)
 	}
+
+	// A reply that can't be delivered is Send's error, for the engine to
+	// keep in its outbox; the user is told something went wrong.
+	seen, errs = nil, nil
+	api.fail[opFollowup] = &discordgo.RESTError{Response: &http.Response{StatusCode: 404, Status: "404 Not Found"}}
+	a.onInteraction(context.Background(), press("stale", dm, "", user(alice, "alice")), origin{})
+	if len(errs) != 2 || errs[0] == nil || errs[1] != nil {
+		t.Errorf("Send errors %v, want the first one failed", errs)
+	}
+	if obs.get("undelivered") != 1 {
+		t.Errorf("observer %v", obs)
+	}
+	delete(api.fail, opFollowup)
 
 	// Outside a turn, Send posts to the channel at once.
 	if err := a.Send(context.Background(), bot.Address(dm+":"+alice), []flows.Reply{{Text: "redelivered"}}); err != nil {
@@ -563,7 +653,7 @@ func TestSendDuringTurn(t *testing.T) {
 	if calls := api.log(); !strings.HasPrefix(calls[len(calls)-1], opSend+" "+dm+` "redelivered"`) {
 		t.Errorf("calls %q", calls)
 	}
-	if err := a.Send(context.Background(), "not-an-address", []flows.Reply{{Text: "x"}}); err == nil || obs.get("undelivered") != 1 {
+	if err := a.Send(context.Background(), "not-an-address", []flows.Reply{{Text: "x"}}); err == nil || obs.get("undelivered") != 2 {
 		t.Errorf("bad address: err %v, undelivered %d", err, obs.get("undelivered"))
 	}
 }
@@ -572,7 +662,7 @@ func TestFailedTurn(t *testing.T) {
 	a, api, _, logs := unitAdapter(t, handlerFunc(func(context.Context, bot.Message) (bot.Turn, error) {
 		return bot.Turn{}, errors.New("store down: " + testSecret)
 	}))
-	a.onInteraction(context.Background(), command("help", dm, "", user(alice, "alice")), false)
+	a.onInteraction(context.Background(), command("help", dm, "", user(alice, "alice")), origin{})
 	calls := api.log()
 	if len(calls) != 2 || !strings.HasPrefix(calls[1], opEdit+` "Sorry, something went wrong`) {
 		t.Errorf("calls %q", calls)
@@ -584,7 +674,7 @@ func TestFailedTurn(t *testing.T) {
 	a2, api2, _, _ := unitAdapter(t, handlerFunc(func(context.Context, bot.Message) (bot.Turn, error) {
 		return bot.Turn{Duplicate: true}, nil
 	}))
-	a2.onInteraction(context.Background(), command("help", dm, "", user(alice, "alice")), false)
+	a2.onInteraction(context.Background(), command("help", dm, "", user(alice, "alice")), origin{})
 	if calls := api2.log(); len(calls) != 2 || !strings.HasPrefix(calls[1], opDelete) {
 		t.Errorf("calls %q", calls)
 	}

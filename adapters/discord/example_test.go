@@ -39,7 +39,9 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	engine.Register(discord.Channel, a) // replies the engine sends outside a turn reach Discord
+	// Replies the engine sends outside a turn reach Discord, and with
+	// DISCORD_MOD_CHANNEL_ID set tickets are shown to the moderators there.
+	a.Register(engine)
 	if err := a.Run(ctx); err != nil {
 		log.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
 )
 
@@ -72,12 +73,26 @@ func buttonRows(bs []flows.Button, owner string) (rows []discordgo.MessageCompon
 		if label == "" {
 			label = clipUTF16(b.ID, maxLabel)
 		}
-		buttons = append(buttons, discordgo.Button{Label: label, Style: discordgo.PrimaryButton, CustomID: id})
+		buttons = append(buttons, discordgo.Button{Label: label, Style: buttonStyle(owner, b.ID), CustomID: id})
 	}
 	for i := 0; i < len(buttons); i += maxPerRow {
 		rows = append(rows, discordgo.ActionsRow{Components: buttons[i:min(i+maxPerRow, len(buttons))]})
 	}
 	return rows, dropped
+}
+
+// buttonStyle colours a button: a ticket's Resolve green and Return grey
+// for moderators, the rest blurple.
+func buttonStyle(owner, id string) discordgo.ButtonStyle {
+	if op, _, ok := bot.ParseModButton(id); ok && owner == "" {
+		switch op {
+		case bot.ModResolve:
+			return discordgo.SuccessButton
+		case bot.ModReturn:
+			return discordgo.SecondaryButton
+		}
+	}
+	return discordgo.PrimaryButton
 }
 
 // customID is a button's custom_id: the owner's user ID, a colon and the

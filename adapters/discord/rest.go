@@ -18,6 +18,8 @@ import (
 // path and so through its rate limiter (see Adapter.call).
 type api interface {
 	ChannelMessageSendComplex(channelID string, data *discordgo.MessageSend, options ...discordgo.RequestOption) (*discordgo.Message, error)
+	ChannelMessageEditComplex(m *discordgo.MessageEdit, options ...discordgo.RequestOption) (*discordgo.Message, error)
+	Channel(channelID string, options ...discordgo.RequestOption) (*discordgo.Channel, error)
 	InteractionRespond(i *discordgo.Interaction, r *discordgo.InteractionResponse, options ...discordgo.RequestOption) error
 	InteractionResponseEdit(i *discordgo.Interaction, e *discordgo.WebhookEdit, options ...discordgo.RequestOption) (*discordgo.Message, error)
 	InteractionResponseDelete(i *discordgo.Interaction, options ...discordgo.RequestOption) error
@@ -40,6 +42,10 @@ const (
 	opThread     = "start_thread"
 	opThreadJoin = "add_thread_member"
 	opCommands   = "register_commands"
+	opTicket     = "post_ticket"
+	opTicketEdit = "edit_ticket"
+	opModPost    = "post_to_moderators"
+	opChannel    = "get_channel"
 	opGateway    = "gateway"
 	ackDeadline  = 2500 * time.Millisecond // Discord allows 3 s
 )

@@ -126,12 +126,13 @@ func serve(ctx context.Context, c config, getenv func(string) string, stderr io.
 		dcfg := c.Discord
 		dcfg.Logger, dcfg.Observer = logger, a.metrics
 		dcfg.Texts = discord.Texts{ThreadName: k.Msg("thread_name"), ThreadOpened: k.Msg("thread_opened"),
-			NotYours: k.Msg("not_yours"), Failed: k.Msg("failed")}
+			NotYours: k.Msg("not_yours"), Failed: k.Msg("failed"),
+			TicketThread: k.Msg("mod_ticket_thread"), ModSent: k.Msg("mod_sent"), ModNotText: k.Msg("mod_not_text")}
 		dc, err := discord.New(dcfg, e)
 		if err != nil {
 			return err
 		}
-		e.Register(discord.Channel, dc)
+		dc.Register(e) // the Sender, and the moderators' place when DISCORD_MOD_CHANNEL_ID is set
 		channels = append(channels, channel{discord.Channel, dc.Run})
 	}
 	if c.HTTPAddr != "" {

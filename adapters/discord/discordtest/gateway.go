@@ -233,6 +233,11 @@ type UserMessage struct {
 	MentionBot  bool
 	Attachments int
 	Type        int // 0: a default message
+	// Roles are the author's roles in the server (sent as the message's
+	// member, as Discord does in servers).
+	Roles []string
+	// Nick is the author's nickname in the server.
+	Nick string
 }
 
 // Say dispatches MESSAGE_CREATE and returns the message ID.
@@ -256,6 +261,7 @@ func (s *Server) Say(m UserMessage) string {
 	}
 	if m.GuildID != "" {
 		d["guild_id"] = m.GuildID
+		d["member"] = member(m.Roles, m.Nick, nil)
 	}
 	s.dispatchLocked("MESSAGE_CREATE", d)
 	s.notify()
@@ -266,6 +272,11 @@ func (s *Server) Say(m UserMessage) string {
 type Command struct {
 	Name    string
 	Problem string // /troubleshoot's option, when set
+	// Sub is the subcommand (/mod claim), with its Options.
+	Sub     string
+	Options []Arg
+	// Roles are the user's roles in the server.
+	Roles []string
 	// ChannelID and GuildID say where (GuildID empty: a DM); Thread says
 	// the channel is a thread.
 	ChannelID, GuildID string
@@ -286,10 +297,48 @@ func (s *Server) Slash(c Command) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	data := map[string]any{"id": s.id(), "name": c.Name, "type": 1}
+	opts := []any{}
 	if c.Problem != "" {
-		data["options"] = []any{map[string]any{"name": "problem", "type": 3, "value": c.Problem}}
+		opts = append(opts, map[string]any{"name": "problem", "type": 3, "value": c.Problem})
 	}
-	return s.interactLocked(2, c.ChannelID, c.GuildID, c.Thread, c.User, c.AppPermissions, data, "")
+	for _, o := range c.Options {
+		opts = append(opts, o.json())
+	}
+	if c.Sub != "" {
+		opts = []any{map[string]any{"name": c.Sub, "type": 1, "options": opts}}
+	}
+	if len(opts) > 0 {
+		data["options"] = opts
+	}
+	return s.interactLocked(2, c.ChannelID, c.GuildID, c.Thread, c.User, c.Roles, c.AppPermissions, data, "")
+}
+
+// Arg is an option of a slash command: a string or an integer.
+type Arg struct {
+	Name  string
+	Value any // string or int
+}
+
+func (o Arg) json() map[string]any {
+	typ := 3 // string
+	if _, ok := o.Value.(int); ok {
+		typ = 4 // integer
+	}
+	return map[string]any{"name": o.Name, "type": typ, "value": o.Value}
+}
+
+func member(roles []string, nick string, u *User) map[string]any {
+	if roles == nil {
+		roles = []string{}
+	}
+	m := map[string]any{"roles": roles, "permissions": "0", "deaf": false, "mute": false}
+	if nick != "" {
+		m["nick"] = nick
+	}
+	if u != nil {
+		m["user"] = u.json()
+	}
+	return m
 }
 
 // Press is a press on a button of a message the bot posted.
@@ -298,6 +347,7 @@ type Press struct {
 	GuildID             string
 	Thread              bool
 	User                User
+	Roles               []string // the user's roles in the server
 }
 
 // Press dispatches INTERACTION_CREATE for a button press and returns the
@@ -311,10 +361,10 @@ func (s *Server) Press(p Press) string {
 		channel = m.ChannelID
 	}
 	data := map[string]any{"custom_id": p.CustomID, "component_type": 2}
-	return s.interactLocked(3, channel, p.GuildID, p.Thread, p.User, 0, data, p.MessageID)
+	return s.interactLocked(3, channel, p.GuildID, p.Thread, p.User, p.Roles, 0, data, p.MessageID)
 }
 
-func (s *Server) interactLocked(kind int, channel, guild string, thread bool, u User, perms int64, data map[string]any, msgID string) string {
+func (s *Server) interactLocked(kind int, channel, guild string, thread bool, u User, roles []string, perms int64, data map[string]any, msgID string) string {
 	id := s.id()
 	token := "itok-" + id + "-SECRET"
 	if perms == 0 {
@@ -327,14 +377,18 @@ func (s *Server) interactLocked(kind int, channel, guild string, thread bool, u 
 	case thread:
 		chType = 11
 	}
+	ch := map[string]any{"id": channel, "type": chType}
+	if th, ok := s.threads[channel]; ok && thread {
+		ch["parent_id"] = th.ParentID
+	}
 	d := map[string]any{
 		"id": id, "application_id": AppID, "type": kind, "token": token, "version": 1,
-		"channel_id": channel, "channel": map[string]any{"id": channel, "type": chType},
+		"channel_id": channel, "channel": ch,
 		"data": data, "app_permissions": strconv.FormatInt(perms, 10), "locale": "en-US",
 	}
 	if guild != "" {
 		d["guild_id"] = guild
-		d["member"] = map[string]any{"user": u.json(), "roles": []any{}, "permissions": "0"}
+		d["member"] = member(roles, "", &u)
 		d["context"] = 0
 	} else {
 		d["user"] = u.json()

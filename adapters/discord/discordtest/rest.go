@@ -31,7 +31,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}
 	api("GET /gateway", true, s.gateway)
 	api("GET /gateway/bot", true, s.gateway)
+	api("GET /channels/{cid}", true, s.getChannel)
 	api("POST /channels/{cid}/messages", true, s.postMessage)
+	api("PATCH /channels/{cid}/messages/{mid}", true, s.editMessage)
 	api("POST /channels/{cid}/threads", true, s.startThread)
 	api("POST /channels/{cid}/messages/{mid}/threads", true, s.startThread)
 	api("PUT /channels/{tid}/thread-members/{uid}", true, s.addMember)
@@ -148,6 +150,9 @@ type messageBody struct {
 		Roles       []string  `json:"roles"`
 		RepliedUser bool      `json:"replied_user"`
 	} `json:"allowed_mentions"`
+	Reference *struct {
+		MessageID string `json:"message_id"`
+	} `json:"message_reference"`
 }
 
 // parseMessage decodes and checks a message body against Discord's
@@ -250,7 +255,45 @@ func (s *Server) postMessage(r *http.Request, body []byte) (int, any) {
 	if b.Content != nil {
 		content = *b.Content
 	}
-	return http.StatusOK, s.messageJSON(s.newMessage(cid, content, rows, "channel"))
+	m := s.newMessage(cid, content, rows, "channel")
+	if b.Reference != nil {
+		m.ReplyTo = b.Reference.MessageID
+	}
+	return http.StatusOK, s.messageJSON(m)
+}
+
+// editMessage edits a message the bot posted in a channel.
+func (s *Server) editMessage(r *http.Request, body []byte) (int, any) {
+	m := s.byID[r.PathValue("mid")]
+	if m == nil || m.Deleted || m.ChannelID != r.PathValue("cid") || m.Via != "channel" {
+		return http.StatusNotFound, apiError{Message: "Unknown Message", Code: 10008}
+	}
+	data, rows, st, e := parseMessage(body, false)
+	if st != 0 {
+		return st, e
+	}
+	if data.Content != nil {
+		m.Content = *data.Content
+	}
+	if data.Components != nil {
+		m.Buttons = rows
+	}
+	m.Edits++
+	return http.StatusOK, s.messageJSON(m)
+}
+
+// getChannel answers with a thread the bot opened, a channel made with
+// AddChannel, or else a text channel.
+func (s *Server) getChannel(r *http.Request, _ []byte) (int, any) {
+	cid := r.PathValue("cid")
+	if th, ok := s.threads[cid]; ok {
+		return http.StatusOK, map[string]any{"id": th.ID, "type": 11, "parent_id": th.ParentID, "owner_id": th.Owner, "name": th.Name,
+			"thread_metadata": map[string]any{"archived": false, "auto_archive_duration": 60}}
+	}
+	if ch, ok := s.channels[cid]; ok {
+		return http.StatusOK, ch
+	}
+	return http.StatusOK, map[string]any{"id": cid, "type": 0, "name": "general"}
 }
 
 func (s *Server) startThread(r *http.Request, body []byte) (int, any) {
@@ -274,7 +317,17 @@ func (s *Server) startThread(r *http.Request, body []byte) (int, any) {
 	if _, isThread := s.threads[cid]; isThread || s.noThreads[cid] {
 		return http.StatusBadRequest, apiError{Message: "Cannot execute action on this channel type", Code: 50024}
 	}
-	th := Thread{ID: s.id(), ParentID: cid, Name: req.Name, FromMessage: mid}
+	// A thread started from a message has the message's ID, so a message
+	// has one thread at most.
+	id := mid
+	if mid == "" {
+		id = s.id()
+	} else if _, exists := s.threads[mid]; exists {
+		return bad(160004, "A thread has already been created for this message")
+	} else if m := s.byID[mid]; m != nil && m.ChannelID != cid {
+		return http.StatusNotFound, apiError{Message: "Unknown Message", Code: 10008}
+	}
+	th := Thread{ID: id, ParentID: cid, Name: req.Name, FromMessage: mid, Owner: BotID}
 	s.threads[th.ID] = th
 	ch := map[string]any{"id": th.ID, "type": 11, "parent_id": cid, "owner_id": BotID, "name": req.Name,
 		"thread_metadata": map[string]any{"archived": false, "auto_archive_duration": req.Archive}}
@@ -312,15 +365,48 @@ func (s *Server) putCommands(r *http.Request, body []byte) (int, any) {
 		return bad(50109, "The request body contains invalid JSON.")
 	}
 	for _, c := range cmds {
-		name, _ := c["name"].(string)
-		desc, _ := c["description"].(string)
-		if name == "" || len(name) > 32 || strings.ToLower(name) != name || desc == "" || len(desc) > 100 {
-			return bad(50035, "Invalid Form Body: command name or description")
+		if msg := checkCommand(c); msg != "" {
+			return bad(50035, "Invalid Form Body: "+msg)
 		}
 		c["id"] = s.id()
 		c["application_id"] = AppID
 	}
+	s.commands = cmds
 	return http.StatusOK, cmds
+}
+
+// checkCommand checks a command or an option as Discord does: a lowercase
+// name of 1–32 characters, a description of 1–100, at most 25 options,
+// required options before the others. It returns what is wrong, or "".
+func checkCommand(c map[string]any) string {
+	name, _ := c["name"].(string)
+	desc, _ := c["description"].(string)
+	if name == "" || len(name) > 32 || strings.ToLower(name) != name || strings.ContainsAny(name, " ") {
+		return "name " + strconv.Quote(name)
+	}
+	if desc == "" || utf16Len(desc) > 100 {
+		return name + ": description"
+	}
+	opts, _ := c["options"].([]any)
+	if len(opts) > 25 {
+		return name + ": more than 25 options"
+	}
+	optional := false
+	for _, o := range opts {
+		om, _ := o.(map[string]any)
+		if om == nil {
+			return name + ": option"
+		}
+		if req, _ := om["required"].(bool); req && optional {
+			return name + ": required options must come before optional ones"
+		} else if !req {
+			optional = true
+		}
+		if msg := checkCommand(om); msg != "" {
+			return name + " " + msg
+		}
+	}
+	return ""
 }
 
 func (s *Server) interactionByToken(token string) *interaction {

@@ -1,8 +1,11 @@
 // Package discordtest is a fake Discord for tests: REST and the websocket
 // gateway, on loopback, speaking Discord's wire format (API v9, JSON), so
 // the real discordgo library is exercised. It records every call, checks
-// Discord's message limits (and that allowed_mentions pings nobody),
-// injects 429s and 5xx, and can drop, refuse or resume gateway sessions.
+// Discord's message limits (and that allowed_mentions pings nobody) and
+// slash command definitions, injects 429s and 5xx, and can drop, refuse or
+// resume gateway sessions. Messages are posted and edited; a thread started
+// from a message takes the message's ID, as on Discord; users have roles
+// in servers (the member of their messages and interactions).
 //
 // Point a client at it with Server.Client (an *http.Client that sends
 // https://discord.com/api/… to the fake) or by using Server.URL+"/api" as
@@ -55,6 +58,10 @@ type Server struct {
 	byID    map[string]*Message
 	ixs     map[string]*interaction // by interaction ID
 	threads map[string]Thread
+
+	commands []map[string]any          // the commands last registered
+	channels map[string]map[string]any // answers of GET /channels/{id} (AddChannel)
+
 	// noThreads are channels where no thread can be opened (other
 	// threads, channels without the permission).
 	noThreads map[string]bool
@@ -98,6 +105,8 @@ type Message struct {
 	Interaction string // the interaction it answers, if any
 	Deleted     bool
 	Edits       int
+	// ReplyTo is the message it replies to (message_reference), if any.
+	ReplyTo string
 }
 
 // Button is a button of a message.
@@ -106,9 +115,10 @@ type Button struct {
 	Label    string `json:"label"`
 }
 
-// Thread is a thread the bot opened.
+// Thread is a thread the bot opened (or one made with AddThread).
 type Thread struct {
 	ID, ParentID, Name, FromMessage string
+	Owner                           string // the user who opened it (BotID for the bot)
 	Members                         []string
 }
 
@@ -171,6 +181,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		byID:      map[string]*Message{},
 		ixs:       map[string]*interaction{},
 		threads:   map[string]Thread{},
+		channels:  map[string]map[string]any{},
 		noThreads: map[string]bool{},
 		conns:     map[*gwConn]bool{},
 	}
@@ -363,6 +374,29 @@ func (s *Server) RefuseThreads(channelID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.noThreads[channelID] = true
+}
+
+// AddChannel makes GET /channels/{id} answer with a channel of a server
+// of this type (0: text, 2: voice, 11: public thread…).
+func (s *Server) AddChannel(id, guildID string, typ int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels[id] = map[string]any{"id": id, "type": typ, "guild_id": guildID, "name": "channel-" + id}
+}
+
+// AddThread makes a thread someone else opened (Owner) known to the fake,
+// as if it had been opened before.
+func (s *Server) AddThread(th Thread) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.threads[th.ID] = th
+}
+
+// Commands returns the slash commands last registered, as JSON objects.
+func (s *Server) Commands() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]map[string]any(nil), s.commands...)
 }
 
 // Thread returns a thread the bot opened.

@@ -136,6 +136,9 @@ func (a *Adapter) session() *discordgo.Session {
 func (a *Adapter) gateway(ctx context.Context) *discordgo.Session {
 	s := a.session()
 	s.Identify.Intents = intents
+	if a.cfg.ShardCount > 0 {
+		s.ShardID, s.ShardCount = a.cfg.ShardID, a.cfg.ShardCount
+	}
 	if a.content.Load() {
 		s.Identify.Intents |= discordgo.IntentsMessageContent
 	}

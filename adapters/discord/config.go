@@ -37,6 +37,11 @@ type Config struct {
 	// GuildID, when set, registers the slash commands in that one server
 	// (they appear at once: for development) instead of globally.
 	GuildID string
+	// ShardID and ShardCount split the gateway between instances
+	// (DISCORD_SHARD_ID, DISCORD_SHARD_COUNT): instance i of n gets the
+	// servers Discord assigns to shard i; DMs go to shard 0. ShardCount 0
+	// means one unsharded connection.
+	ShardID, ShardCount int
 	// Logger gets operational logs (never the token, never message text).
 	// Default: discard.
 	Logger *slog.Logger
@@ -153,6 +158,9 @@ const (
 	// place (Config.ModChannelID, Config.ModRoleID).
 	EnvModChannelID = "DISCORD_MOD_CHANNEL_ID"
 	EnvModRoleID    = "DISCORD_MOD_ROLE_ID"
+	// EnvShardID and EnvShardCount shard the gateway between instances.
+	EnvShardID    = "DISCORD_SHARD_ID"
+	EnvShardCount = "DISCORD_SHARD_COUNT"
 )
 
 // ConfigFromEnv reads the channel's configuration from the environment:
@@ -173,6 +181,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, bool, error) {
 			return Config{}, false, fmt.Errorf("discord: %s or %s is set but %s is not", EnvModChannelID, EnvModRoleID, EnvToken)
 		}
 		return Config{}, false, nil
+	}
+	if id, count := getenv(EnvShardID), getenv(EnvShardCount); id != "" || count != "" {
+		var err1, err2 error
+		cfg.ShardID, err1 = strconv.Atoi(strings.TrimSpace(id))
+		cfg.ShardCount, err2 = strconv.Atoi(strings.TrimSpace(count))
+		if err1 != nil || err2 != nil || cfg.ShardCount < 1 || cfg.ShardID < 0 || cfg.ShardID >= cfg.ShardCount {
+			return Config{}, true, fmt.Errorf("discord: %s and %s must be set together, with 0 <= %s < %s (got %q and %q)",
+				EnvShardID, EnvShardCount, EnvShardID, EnvShardCount, clip(id, 12), clip(count, 12))
+		}
 	}
 	if err := cfg.validate(); err != nil {
 		return Config{}, true, err

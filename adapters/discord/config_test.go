@@ -244,3 +244,17 @@ func TestFIFOMap(t *testing.T) {
 		t.Errorf("get(d) = %q, %v", v, ok)
 	}
 }
+
+func TestShardsFromEnv(t *testing.T) {
+	env := map[string]string{EnvToken: "tok", EnvShardID: "1", EnvShardCount: "2"}
+	cfg, on, err := ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil || !on || cfg.ShardID != 1 || cfg.ShardCount != 2 {
+		t.Fatalf("cfg %+v on %v err %v", cfg, on, err)
+	}
+	for _, bad := range [][2]string{{"2", "2"}, {"-1", "2"}, {"0", ""}, {"x", "2"}, {"0", "0"}} {
+		env[EnvShardID], env[EnvShardCount] = bad[0], bad[1]
+		if _, _, err := ConfigFromEnv(func(k string) string { return env[k] }); err == nil {
+			t.Errorf("shard %q of %q accepted", bad[0], bad[1])
+		}
+	}
+}

@@ -433,3 +433,12 @@ func TestE2EThroughAPIURL(t *testing.T) {
 		t.Errorf("the gateway URL was not asked of the API URL")
 	}
 }
+
+func TestE2EShardIdentifies(t *testing.T) {
+	t.Parallel()
+	r := start(t, &echo{}, func(c *Config, _ *discordtest.Server) { c.ShardID, c.ShardCount = 1, 3 })
+	ids := r.fake.Snapshot().Identifies
+	if len(ids) == 0 || ids[0].Shard == nil || *ids[0].Shard != [2]int{1, 3} {
+		t.Fatalf("identify shard %+v, want [1 3]", ids)
+	}
+}

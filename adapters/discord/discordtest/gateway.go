@@ -105,11 +105,12 @@ func (s *Server) closeWith(c *gwConn, code int, text string) {
 
 func (s *Server) identify(c *gwConn, d json.RawMessage) {
 	var id struct {
-		Token   string `json:"token"`
-		Intents int64  `json:"intents"`
+		Token   string  `json:"token"`
+		Intents int64   `json:"intents"`
+		Shard   *[2]int `json:"shard"`
 	}
 	_ = json.Unmarshal(d, &id)
-	s.identifies = append(s.identifies, Identify{Token: id.Token, Intents: id.Intents})
+	s.identifies = append(s.identifies, Identify{Token: id.Token, Intents: id.Intents, Shard: id.Shard})
 	if strings.TrimPrefix(id.Token, "Bot ") != s.Token {
 		s.closeWith(c, 4004, "Authentication failed.")
 		return

@@ -126,6 +126,7 @@ type Thread struct {
 type Identify struct {
 	Token   string
 	Intents int64
+	Shard   *[2]int // [shard ID, shard count], when the bot sharded
 }
 
 // Resume is one Resume (op 6) the gateway received.

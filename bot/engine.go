@@ -13,6 +13,7 @@ import (
 
 	"github.com/dmdoctor/dmdoctor/flows"
 	"github.com/dmdoctor/dmdoctor/intents"
+	"github.com/dmdoctor/dmdoctor/internal/keylock"
 	"github.com/dmdoctor/dmdoctor/kb"
 )
 
@@ -71,7 +72,7 @@ type Hooks struct {
 type Engine struct {
 	cfg   Config
 	flow  *flows.Flow
-	locks keyedMutex
+	locks keylock.Locks[Key]
 	users *limiter      // per-user and per-moderator message rate
 	turns chan struct{} // a slot per turn allowed at once
 
@@ -185,7 +186,10 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 	case <-ctx.Done():
 		return Turn{}, ctx.Err()
 	}
-	unlock := e.locks.lock(key.String())
+	unlock, err := e.locks.Lock(ctx, key)
+	if err != nil {
+		return Turn{}, err
+	}
 	defer unlock()
 
 	if m.Command == flows.CmdForget {
@@ -438,39 +442,4 @@ func toNLU(r intents.Result) flows.NLU {
 		n.Ranked[i] = flows.Guess{Intent: g.Intent, Confidence: g.Confidence}
 	}
 	return n
-}
-
-// keyedMutex serialises work per key, holding memory only for keys in use.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyLock{}
-		k.locks[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		k.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
 }

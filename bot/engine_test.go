@@ -93,8 +93,9 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, opts ...func(*bot.Config)) *fixture {
-	f := &fixture{t: t, store: memory.New(), clock: &clock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)},
+	f := &fixture{t: t, clock: &clock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)},
 		send: &sender{}, place: &place{name: "mods"}}
+	f.store = memory.New(memory.WithClock(f.clock.Now))
 	cfg := bot.Config{KB: kbtest.Load(t), Classifier: nlu, Store: f.store, Clock: f.clock.Now,
 		ModPlaces: []bot.ModPlace{f.place}}
 	for _, o := range opts {

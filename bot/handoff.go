@@ -430,7 +430,10 @@ var errGone = errors.New("conversation gone")
 
 // userTurn is turnLocked for callers that don't hold the key's lock.
 func (e *Engine) userTurn(ctx context.Context, key Key, msgID string, now time.Time, fn func(c *Conversation) []flows.Reply) error {
-	unlock := e.locks.lock(key.String())
+	unlock, err := e.locks.Lock(ctx, key)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	return e.turnLocked(ctx, key, msgID, now, fn)
 }

@@ -34,9 +34,9 @@ type Classifier interface {
 //     that msgID was handled, the Change's transcript lines (appended; the
 //     transcript keeps only the last TranscriptLimit lines), its outcome
 //     (when set) and its outbox entries, each given a unique increasing ID
-//     and leased to the caller until now+OutboxLease so that no other
-//     instance delivers them meanwhile. Turn returns the saved outbox
-//     entries with their IDs.
+//     and leased to the caller until now+OutboxLease (now by the store's
+//     own clock) so that no other instance delivers them meanwhile. Turn
+//     returns the saved outbox entries with their IDs.
 //   - If msgID is not empty and was handled before for this key's channel,
 //     Turn returns ErrDuplicate without calling fn. If fn returns an error,
 //     nothing is saved and Turn returns it.
@@ -47,9 +47,10 @@ type Classifier interface {
 //   - Turns of different keys may run concurrently.
 //
 // Outbox
-//   - ClaimOutbox returns up to limit undelivered entries of a channel whose
-//     lease has expired (oldest first) and leases them until now+lease, so
-//     that of several instances polling at once only one gets each entry.
+//   - ClaimOutbox returns up to limit (no limit when limit <= 0)
+//     undelivered entries of a channel whose lease has expired (oldest
+//     first) and leases them until now+lease, so that of several instances
+//     polling at once only one gets each entry.
 //   - Delivered marks an entry delivered; it is never returned again.
 //     Unknown IDs are not an error.
 //
@@ -57,11 +58,13 @@ type Classifier interface {
 //   - Get returns ErrNotFound for a key never seen (or forgotten).
 //   - Transcript returns the kept lines of a conversation, oldest first.
 //   - Forget deletes everything kept about a user on a channel: the
-//     conversation, transcript, outbox, outcomes, tickets and ratings.
-//     Forgetting a key never seen is not an error.
+//     conversation, transcript, outbox, outcomes, tickets and ratings (the
+//     IDs of handled messages, which say nothing about the user, stay so
+//     that a redelivery is still recognised). Forgetting a key never seen
+//     is not an error.
 //   - Purge deletes transcripts and conversations not updated since before,
-//     and outcomes and closed tickets older than before; it returns how many
-//     conversations it deleted.
+//     outcomes older than before, and closed tickets created before it; it
+//     returns how many conversations it deleted.
 //   - Stats summarises what happened since a time (see Stats).
 //
 // Tickets (moderator hand-off)
@@ -72,7 +75,8 @@ type Classifier interface {
 //     Claiming a ticket that is not pending returns ErrClaimed when it is
 //     claimed and ErrTicketClosed otherwise.
 //   - MoveTicket changes a ticket's state only from one of the given states
-//     (else ErrTicketState with the current ticket), appending to History.
+//     (else ErrTicketState with the current ticket), appending to History;
+//     moving to a closed state sets Closed.
 //   - Tickets are returned with their notes, history, refs and rating.
 //
 // Every method honours ctx and is safe for concurrent use.

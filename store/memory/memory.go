@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dmdoctor/dmdoctor/bot"
+	"github.com/dmdoctor/dmdoctor/internal/keylock"
 )
 
 // Store is an in-memory bot.Store. The zero value is not usable; call New.
@@ -21,6 +22,9 @@ type Store struct {
 	// mu guards everything below. Turns of one key are serialised by the
 	// key's entry lock, taken before mu and held while fn runs, so fn never
 	// runs under mu.
+	locks keylock.Locks[bot.Key] // serialise turns of one key; fn runs under it, never under mu
+	now   func() time.Time
+
 	mu       sync.Mutex
 	convs    map[bot.Key]*entry
 	handled  map[handledKey]struct{}
@@ -34,9 +38,8 @@ type Store struct {
 
 type handledKey struct{ channel, id string }
 
-// entry holds one conversation; its lock serialises turns of the key.
+// entry holds one conversation.
 type entry struct {
-	turn       sync.Mutex
 	conv       []byte // JSON of bot.Conversation: callers never share memory with the store
 	transcript []bot.Line
 }
@@ -51,14 +54,25 @@ type outcome struct {
 	bot.Outcome
 }
 
+// Option configures New.
+type Option func(*Store)
+
+// WithClock sets the clock that starts outbox leases (default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
 // New returns an empty Store.
-func New() *Store {
-	return &Store{
+func New(opts ...Option) *Store {
+	s := &Store{
+		now:     time.Now,
 		convs:   map[bot.Key]*entry{},
 		handled: map[handledKey]struct{}{},
 		outbox:  map[int64]*outboxEntry{},
 		tickets: map[int64]*bot.Ticket{},
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 var _ bot.Store = (*Store)(nil)
@@ -78,6 +92,12 @@ func (s *Store) check(ctx context.Context) error {
 
 // Turn implements bot.Store.
 func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bot.Conversation) (bot.Change, error)) ([]bot.Outgoing, error) {
+	unlock, err := s.locks.Lock(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
 	s.mu.Lock()
 	if err := s.check(ctx); err != nil {
 		s.mu.Unlock()
@@ -88,18 +108,11 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 		e = &entry{}
 		s.convs[key] = e
 	}
-	s.mu.Unlock()
-
-	e.turn.Lock()
-	defer e.turn.Unlock()
-
-	s.mu.Lock()
 	if _, dup := s.handled[handledKey{key.Channel, msgID}]; dup && msgID != "" {
 		s.mu.Unlock()
 		return nil, bot.ErrDuplicate
 	}
 	var c bot.Conversation
-	var err error
 	if e.conv != nil {
 		err = json.Unmarshal(e.conv, &c)
 	}
@@ -124,7 +137,7 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	if s.convs[key] != e { // forgotten while fn ran: start a fresh entry
+	if s.convs[key] != e { // forgotten or purged while fn ran: the turn wins
 		s.convs[key] = e
 	}
 	if msgID != "" {
@@ -144,7 +157,7 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 		o.ID = s.nextID
 		o.Key = key
 		out[i] = o
-		s.outbox[o.ID] = &outboxEntry{o: o, lease: c.Updated.Add(bot.OutboxLease)}
+		s.outbox[o.ID] = &outboxEntry{o: o, lease: s.now().Add(bot.OutboxLease)}
 	}
 	return out, nil
 }
@@ -247,11 +260,8 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
 	for k, e := range s.convs {
 		var c bot.Conversation
 		if e.conv == nil || json.Unmarshal(e.conv, &c) != nil || c.Updated.Before(before) {
-			if e.turn.TryLock() { // skip one mid-turn: it is being updated now
-				delete(s.convs, k)
-				e.turn.Unlock()
-				n++
-			}
+			delete(s.convs, k) // a turn running on it puts it back when it saves
+			n++
 		}
 	}
 	s.outcomes = slices.DeleteFunc(s.outcomes, func(o outcome) bool { return o.Time.Before(before) })

@@ -64,7 +64,7 @@ func NewMetrics(openTickets func() float64) *Metrics {
 		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmdoctor_handoffs_total", Help: "Conversations handed to moderators, by reason."}, []string{"reason"}),
 		timeToClaim: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dmdoctor_time_to_claim_seconds", Help: "Time from a ticket's creation to its claim.",
 			Buckets: []float64{10, 30, 60, 120, 300, 600, 900, 1800, 3600}}),
-		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmdoctor_rate_limited_total", Help: "Messages dropped by the abuse limits, by limit."}, []string{"limit"}),
+		limited:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmdoctor_rate_limited_total", Help: "Messages dropped by the abuse limits, by limit."}, []string{"limit"}),
 		turnsRunning: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dmdoctor_turns_in_progress", Help: "Turns running now."}),
 	}
 	r.MustRegister(m.messagesIn, m.messagesOut, m.apiErrors, m.retries, m.undelivered, m.intents, m.causes,

@@ -26,19 +26,18 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	messagesIn   *prometheus.CounterVec
-	messagesOut  *prometheus.CounterVec
-	apiErrors    *prometheus.CounterVec
-	retries      *prometheus.CounterVec
-	undelivered  *prometheus.CounterVec
-	intents      *prometheus.CounterVec
-	causes       *prometheus.CounterVec
-	confidence   prometheus.Histogram
-	turnLatency  prometheus.Histogram
-	handoffs     *prometheus.CounterVec
-	timeToClaim  prometheus.Histogram
-	limited      *prometheus.CounterVec
-	turnsRunning prometheus.Gauge
+	messagesIn  *prometheus.CounterVec
+	messagesOut *prometheus.CounterVec
+	apiErrors   *prometheus.CounterVec
+	retries     *prometheus.CounterVec
+	undelivered *prometheus.CounterVec
+	intents     *prometheus.CounterVec
+	causes      *prometheus.CounterVec
+	confidence  prometheus.Histogram
+	turnLatency prometheus.Histogram
+	handoffs    *prometheus.CounterVec
+	timeToClaim prometheus.Histogram
+	limited     *prometheus.CounterVec
 }
 
 var _ bot.Observer = (*Metrics)(nil)
@@ -64,11 +63,10 @@ func NewMetrics(openTickets func() float64) *Metrics {
 		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmdoctor_handoffs_total", Help: "Conversations handed to moderators, by reason."}, []string{"reason"}),
 		timeToClaim: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dmdoctor_time_to_claim_seconds", Help: "Time from a ticket's creation to its claim.",
 			Buckets: []float64{10, 30, 60, 120, 300, 600, 900, 1800, 3600}}),
-		limited:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmdoctor_rate_limited_total", Help: "Messages dropped by the abuse limits, by limit."}, []string{"limit"}),
-		turnsRunning: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dmdoctor_turns_in_progress", Help: "Turns running now."}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dmdoctor_rate_limited_total", Help: "Messages dropped by the abuse limits, by limit."}, []string{"limit"}),
 	}
 	r.MustRegister(m.messagesIn, m.messagesOut, m.apiErrors, m.retries, m.undelivered, m.intents, m.causes,
-		m.confidence, m.turnLatency, m.handoffs, m.timeToClaim, m.limited, m.turnsRunning,
+		m.confidence, m.turnLatency, m.handoffs, m.timeToClaim, m.limited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if openTickets != nil {
 		r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dmdoctor_open_tickets", Help: "Hand-off tickets pending or claimed."}, openTickets))
@@ -94,12 +92,6 @@ func (m *Metrics) Undelivered(channel string) { m.undelivered.WithLabelValues(ch
 // Limited counts a message dropped by an abuse limit.
 func (m *Metrics) Limited(limit string) { m.limited.WithLabelValues(limit).Inc() }
 
-// TurnStarted and TurnEnded track turns in progress.
-func (m *Metrics) TurnStarted() { m.turnsRunning.Inc() }
-
-// TurnEnded marks a turn finished.
-func (m *Metrics) TurnEnded() { m.turnsRunning.Dec() }
-
 // Hooks returns the engine hooks that feed these metrics.
 func (m *Metrics) Hooks() bot.Hooks {
 	return bot.Hooks{
@@ -115,6 +107,7 @@ func (m *Metrics) Hooks() bot.Hooks {
 		},
 		Handoff: func(reason string) { m.handoffs.WithLabelValues(reason).Inc() },
 		Claimed: func(waited time.Duration) { m.timeToClaim.Observe(waited.Seconds()) },
+		Limited: m.Limited,
 	}
 }
 

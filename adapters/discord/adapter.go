@@ -43,6 +43,7 @@ const intents = discordgo.IntentsGuilds | discordgo.IntentsGuildMessages | disco
 type Adapter struct {
 	cfg    Config
 	h      Handler
+	ready  atomic.Bool // the gateway connection is up
 	log    *slog.Logger
 	obs    bot.Observer
 	token  string // "Bot …", as discordgo sends it
@@ -161,6 +162,7 @@ func (a *Adapter) gateway(ctx context.Context) *discordgo.Session {
 	}
 	s.AddHandler(func(_ *discordgo.Session, e *discordgo.Event) { a.onEvent(e) })
 	s.AddHandler(func(_ *discordgo.Session, _ *discordgo.Disconnect) {
+		a.ready.Store(false)
 		select {
 		case a.reconnect <- struct{}{}:
 		default:
@@ -168,6 +170,9 @@ func (a *Adapter) gateway(ctx context.Context) *discordgo.Session {
 	})
 	return s
 }
+
+// Ready reports whether the gateway connection is up (for /readyz).
+func (a *Adapter) Ready() bool { return a.ready.Load() }
 
 // Run connects to Discord, registers the slash commands and answers
 // people until ctx ends; then it closes the gateway connection, lets the
@@ -189,6 +194,8 @@ func (a *Adapter) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	a.ready.Store(true)
+	defer a.ready.Store(false)
 	a.registerCommands(ctx)
 	if a.cfg.ModChannelID != "" {
 		a.checkModChannel(ctx)
@@ -203,7 +210,11 @@ func (a *Adapter) Run(ctx context.Context) error {
 				continue
 			}
 			a.log.Warn("Discord gateway connection lost; resuming")
-			if gw, err = a.connect(ctx, gw); err != nil {
+			a.ready.Store(false)
+			if gw, err = a.connect(ctx, gw); err == nil {
+				a.ready.Store(true)
+			}
+			if err != nil {
 				a.shutdown(gw)
 				if ctx.Err() != nil {
 					return nil

@@ -206,6 +206,9 @@ func TestE2EReconnectResumesWithoutDuplicates(t *testing.T) {
 	f := r.fake
 	f.Say(discordtest.UserMessage{ChannelID: dm, Author: uAlice, Content: "first"})
 	f.Wait(t, "the first reply", wait, func(v discordtest.View) bool { return has(v.In(dm), "echo: first") == 1 })
+	if !r.a.Ready() {
+		t.Error("not ready while connected")
+	}
 	session := f.Snapshot().Identifies
 
 	// The connection drops; meanwhile alice writes again. On resume the
@@ -225,6 +228,9 @@ func TestE2EReconnectResumesWithoutDuplicates(t *testing.T) {
 	}
 	third := f.Say(discordtest.UserMessage{ChannelID: dm, Author: uAlice, Content: "third"})
 	v = f.Wait(t, "the third reply", wait, func(v discordtest.View) bool { return has(v.In(dm), "echo: third") == 1 })
+	if !r.a.Ready() {
+		t.Error("not ready after resuming")
+	}
 	if got := texts(v.In(dm)); strings.Join(got, "|") != "echo: first|echo: second|echo: third" {
 		t.Errorf("replies %q: want each once, in order", got)
 	}

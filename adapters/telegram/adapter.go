@@ -76,6 +76,7 @@ type Adapter struct {
 	sleep func(context.Context, time.Duration) error
 
 	running atomic.Bool
+	ready   atomic.Bool   // updates flow and Run has not returned
 	self    tgbotapi.User // set by Run before any update is handled
 	started chan struct{} // closed when updates start flowing
 	once    sync.Once
@@ -152,6 +153,7 @@ func (c ctxClient) Do(r *http.Request) (*http.Response, error) { return c.c.Do(r
 // token was rejected, the webhook address is taken…). Run may be called
 // once.
 func (a *Adapter) Run(ctx context.Context) error {
+	defer a.ready.Store(false)
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("telegram: Run called twice")
 	}
@@ -197,7 +199,13 @@ func (a *Adapter) markStarted(listen string) {
 	a.listen = listen
 	a.mu.Unlock()
 	a.once.Do(func() { close(a.started) })
+	a.ready.Store(true)
 }
+
+// Ready reports whether the channel is connected: updates flow (the first
+// getUpdates answered, or the webhook is registered and listening) and
+// Run has not returned. /readyz uses it.
+func (a *Adapter) Ready() bool { return a.ready.Load() }
 
 // poll receives updates by long polling until ctx ends. Updates are
 // handled on per-user queues (one user's in order, users in parallel) with

@@ -526,6 +526,9 @@ func TestWebhook(t *testing.T) {
 func TestShutdownWhileLongPollOpen(t *testing.T) {
 	h := start(t, options{config: func(c *Config) { c.PollTimeout = 50 * time.Second }})
 	h.tg.waitFor("an open long poll", func() bool { return h.tg.polling == 1 })
+	if !h.a.Ready() {
+		t.Error("not ready while polling")
+	}
 	began := time.Now()
 	if err := h.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -534,6 +537,9 @@ func TestShutdownWhileLongPollOpen(t *testing.T) {
 		t.Errorf("Run took %v to return", d)
 	}
 	h.tg.waitFor("the poll to be abandoned", func() bool { return h.tg.cancelled == 1 && h.tg.polling == 0 })
+	if h.a.Ready() {
+		t.Error("still ready after Run returned")
+	}
 }
 
 func TestShutdownLetsTurnInProgressFinish(t *testing.T) {

@@ -22,10 +22,11 @@ import (
 // waiting.
 const shutdownLimit = 10 * time.Second
 
-// channel is one running chat platform.
+// channel is one running part: a chat platform, the operations server…
 type channel struct {
-	name string
-	run  func(ctx context.Context) error
+	name  string
+	run   func(ctx context.Context) error
+	ready func() bool // for /readyz; nil: not a connection
 }
 
 // newLogger builds the slog logger from DMDOCTOR_LOG_FORMAT (text or json)
@@ -120,7 +121,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stderr io.
 			return err
 		}
 		tg.Register(e) // the Sender, and the moderators' place when TELEGRAM_MOD_CHAT_ID is set
-		channels = append(channels, channel{telegram.Channel, tg.Run})
+		channels = append(channels, channel{telegram.Channel, tg.Run, tg.Ready})
 	}
 	if c.DiscordOn {
 		dcfg := c.Discord
@@ -133,7 +134,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stderr io.
 			return err
 		}
 		dc.Register(e) // the Sender, and the moderators' place when DISCORD_MOD_CHANNEL_ID is set
-		channels = append(channels, channel{discord.Channel, dc.Run})
+		channels = append(channels, channel{discord.Channel, dc.Run, dc.Ready})
 	}
 	if c.HTTPAddr != "" {
 		srv, err := ops.NewServer(c.HTTPAddr, a.metrics)
@@ -147,12 +148,22 @@ func serve(ctx context.Context, c config, getenv func(string) string, stderr io.
 			}
 			return err
 		})
+		for _, ch := range channels {
+			if ch.ready != nil {
+				srv.AddCheck(ch.name, func(context.Context) error {
+					if !ch.ready() {
+						return errors.New("not connected")
+					}
+					return nil
+				})
+			}
+		}
 		logger.Info("operations server listening", "addr", srv.Addr())
-		channels = append(channels, channel{"operations server", srv.Run})
+		channels = append(channels, channel{"operations server", srv.Run, nil})
 	}
 	channels = append(channels, channel{"retention", func(ctx context.Context) error {
 		return purgeLoop(ctx, a.store, c.Retention, logger)
-	}})
+	}, nil})
 	return runChannels(ctx, logger, e, channels)
 }
 

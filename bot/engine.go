@@ -8,14 +8,17 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/dmdoctor/dmdoctor/flows"
 	"github.com/dmdoctor/dmdoctor/intents"
 	"github.com/dmdoctor/dmdoctor/internal/keylock"
 	"github.com/dmdoctor/dmdoctor/kb"
+	"github.com/dmdoctor/dmdoctor/safetext"
 )
+
+// maxName bounds a user's or moderator's display name, in runes.
+const maxName = 64
 
 // Defaults of Config.
 const (
@@ -196,6 +199,7 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 		return e.forget(ctx, m, now)
 	}
 	text, cut := e.clean(m.Text)
+	m.UserName, _ = Clean(m.UserName, maxName)
 	in := flows.Input{Text: text, Button: m.Button, Command: m.Command, NonText: m.NonText}
 	var res intents.Result
 	if m.Button == "" && strings.TrimSpace(text) != "" {
@@ -417,19 +421,7 @@ func Clean(s string, max int) (string, bool) {
 		r := []rune(s)
 		s, cut = string(r[:max]), true
 	}
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' {
-			return r
-		}
-		if r == '\t' || r == '\r' {
-			return ' '
-		}
-		if unicode.IsControl(r) || (unicode.Is(unicode.Cf, r) && r != '\u200d') {
-			return -1
-		}
-		return r
-	}, s)
-	return s, cut
+	return strings.ReplaceAll(safetext.Strip(s), "\t", " "), cut
 }
 
 func toNLU(r intents.Result) flows.NLU {

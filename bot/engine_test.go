@@ -230,7 +230,7 @@ func TestCleanText(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"hi\x1b[31m red", "hi[31m red"},
 		{"a\u202eb\u200bc", "abc"},
-		{"line1\nline2\tx\r", "line1\nline2 x "},
+		{"line1\nline2\tx\r", "line1\nline2 x"},
 		{"\xffok", "\uFFFDok"},
 		{"👨\u200d👩", "👨\u200d👩"},
 	}

@@ -468,6 +468,7 @@ func (e *Engine) notifyPlaces(ctx context.Context, t Ticket, text string) {
 func (e *Engine) Moderate(ctx context.Context, a ModAction) (ModReply, error) {
 	k := e.cfg.KB
 	now := e.cfg.Clock()
+	a.Name, _ = Clean(a.Name, maxName)
 	if ok, tell := e.users.allow("mod:"+a.Moderator, now); !ok {
 		if h := e.cfg.Hooks.Limited; h != nil {
 			h("moderator_rate")

@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -289,4 +290,57 @@ func TestOldButtonDuringHandoffIsStaleAndPrivate(t *testing.T) {
 	if !tu.Stale || len(tu.Replies) == 0 || !tu.Replies[0].Private {
 		t.Fatalf("old press during a hand-off: %+v", tu)
 	}
+}
+
+// TestHostileTextIsCleanedEverywhere sends a payload with terminal escapes,
+// bidi overrides and zero-width characters as a user's name and words and
+// as a moderator's name and reply, and checks every place it reaches:
+// the ticket view, the lines shown next to it, the relay to the user, the
+// stored transcript and the log.
+func TestHostileTextIsCleanedEverywhere(t *testing.T) {
+	const payload = "evil\x1b[2J\u202Egnp.exe\u200B\u2066@everyone\r"
+	var logs strings.Builder
+	var logMu sync.Mutex
+	f := newFixture(t, func(c *bot.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	f.msg("eve", bot.Message{Text: "human please " + payload, UserName: payload})
+	f.msg("eve", bot.Message{Command: flows.CmdHuman, UserName: payload})
+	f.say("eve", "still there "+payload)
+	f.mod(bot.ModAction{Op: bot.ModClaim, Ticket: 1, IsModerator: true, Moderator: "mods:m1", Name: payload})
+	f.mod(bot.ModAction{Op: bot.ModRelay, Ticket: 1, IsModerator: true, Moderator: "mods:m1", Name: payload, Text: "hi " + payload, MsgID: "x"})
+
+	lines, _ := f.store.Transcript(context.Background(), bot.Key{Channel: "test", User: "eve"})
+	var shown []string
+	shown = append(shown, f.place.view("msg-1").Text, f.send.texts("addr-eve"))
+	f.place.mu.Lock()
+	shown = append(shown, f.place.notes...)
+	f.place.mu.Unlock()
+	for _, l := range lines {
+		shown = append(shown, l.Text)
+	}
+	for _, s := range shown {
+		if strings.ContainsAny(s, "\x1b\r\u202E\u200B\u2066") {
+			t.Errorf("hostile characters survive in %q", s)
+		}
+	}
+	if !strings.Contains(f.send.texts("addr-eve"), "evil[2Jgnp.exe@everyone") {
+		t.Errorf("relay lost the visible text: %q", f.send.texts("addr-eve"))
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if strings.ContainsAny(logs.String(), "\x1b\u202E") || strings.Contains(logs.String(), "still there") {
+		t.Errorf("the log holds user text or raw escapes:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

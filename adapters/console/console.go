@@ -13,10 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
+	"github.com/dmdoctor/dmdoctor/safetext"
 )
 
 // Channel is the channel name of terminal conversations.
@@ -311,17 +311,5 @@ func FormatHandoff(h bot.Handoff) string {
 	return b.String()
 }
 
-// Sanitize makes text safe to print on a terminal: control characters
-// (escape sequences among them) other than newline and tab, Unicode bidi
-// overrides and invisible format characters are dropped.
-func Sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return r
-		}
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-}
+// Sanitize makes text safe to print on a terminal (safetext.Terminal).
+func Sanitize(s string) string { return safetext.Terminal(s) }

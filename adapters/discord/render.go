@@ -1,7 +1,6 @@
 package discord
 
 import (
-	"regexp"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
+	"github.com/dmdoctor/dmdoctor/safetext"
 )
 
 // Discord's limits on a message.
@@ -113,94 +113,11 @@ func parseCustomID(s string) (owner, id string) {
 	return "", s
 }
 
-// sanitize drops control characters other than newline and tab, and the
-// bidirectional overrides that could make text read backwards.
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\t':
-			return r
-		case r < 0x20 || r >= 0x7f && r < 0xa0:
-			return -1
-		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-}
+// sanitize and escapeText are safetext's Strip and Markdown: every text
+// the channel shows goes through them.
+func sanitize(s string) string { return safetext.Strip(s) }
 
-// massMention matches the mass pings; escapeText breaks them with a zero
-// width space (allowed_mentions already keeps them from pinging).
-var massMention = regexp.MustCompile(`(?i)@(everyone|here)`)
-
-// escapeText makes text show literally in Discord: markdown (bold,
-// italics, strike-through, spoilers, code, quotes, headings, lists,
-// masked links) and mention syntax (<@id>, <#id>, <t:…>) are escaped
-// with backslashes, except inside http(s) URLs so links still work, and
-// @everyone/@here are broken up. Both the KB's plain text and anything a
-// user wrote that the assistant echoes go through it.
-func escapeText(s string) string {
-	s = sanitize(s)
-	var b strings.Builder
-	b.Grow(len(s) + len(s)/8)
-	for i, line := range strings.Split(s, "\n") {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		escapeLine(&b, line)
-	}
-	return massMention.ReplaceAllString(b.String(), "@\u200b$1")
-}
-
-func escapeLine(b *strings.Builder, line string) {
-	rest := strings.TrimLeft(line, " \t")
-	b.WriteString(line[:len(line)-len(rest)])
-	// Block syntax at the start of a line: headings, quotes, lists,
-	// sub-text ("-# ").
-	if rest != "" && strings.ContainsRune("#>-+*", rune(rest[0])) {
-		b.WriteByte('\\')
-		b.WriteByte(rest[0])
-		rest = rest[1:]
-	} else if n := leadingDigits(rest); n > 0 && n < len(rest) && (rest[n] == '.' || rest[n] == ')') {
-		b.WriteString(rest[:n])
-		b.WriteByte('\\')
-		b.WriteByte(rest[n])
-		rest = rest[n+1:]
-	}
-	for rest != "" {
-		if i := urlStart(rest); i == 0 {
-			end := strings.IndexAny(rest, " \t")
-			if end < 0 {
-				end = len(rest)
-			}
-			b.WriteString(rest[:end])
-			rest = rest[end:]
-			continue
-		}
-		c := rest[0]
-		if strings.IndexByte(`\*_~|`+"`"+`[]<>`, c) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(c)
-		rest = rest[1:]
-	}
-}
-
-func leadingDigits(s string) int {
-	n := 0
-	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
-		n++
-	}
-	return n
-}
-
-// urlStart returns 0 when s starts with an http(s) URL, else -1.
-func urlStart(s string) int {
-	if len(s) >= 8 && (strings.EqualFold(s[:7], "http://") || strings.EqualFold(s[:8], "https://")) {
-		return 0
-	}
-	return -1
-}
+func escapeText(s string) string { return safetext.Markdown(s) }
 
 // utf16Len is the length of s as Discord counts it (UTF-16 code units,
 // which is never less than the number of characters).

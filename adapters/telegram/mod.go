@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
 	"github.com/dmdoctor/dmdoctor/bot"
+	"github.com/dmdoctor/dmdoctor/safetext"
 )
 
 // The moderators' chat: with Config.ModChatID set, the channel is a
@@ -312,9 +312,9 @@ func (a *Adapter) ticketMessage(v bot.TicketView, edit bool) outMsg {
 		text += "…"
 	}
 	head, rest, _ := strings.Cut(text, "\n")
-	out := outMsg{html: "<b>" + html.EscapeString(head) + "</b>", markup: a.keyboard(v.Buttons)}
+	out := outMsg{html: "<b>" + safetext.HTML(head) + "</b>", markup: a.keyboard(v.Buttons)}
 	if rest != "" {
-		out.html += "\n" + html.EscapeString(rest)
+		out.html += "\n" + safetext.HTML(rest)
 	}
 	if out.markup == nil && edit {
 		out.markup = &tgbotapi.InlineKeyboardMarkup{InlineKeyboard: [][]tgbotapi.InlineKeyboardButton{}}
@@ -329,7 +329,7 @@ func (a *Adapter) sendMod(ctx context.Context, to address, text string, ticket i
 		if strings.TrimSpace(part) == "" {
 			continue
 		}
-		sent, err := a.sendMessage(ctx, to, outMsg{html: html.EscapeString(part)})
+		sent, err := a.sendMessage(ctx, to, outMsg{html: safetext.HTML(part)})
 		if err != nil {
 			a.obs.Undelivered(Channel)
 			a.log.Error("telegram message to the moderators not delivered", "chat", to.Chat, "ticket", ticket, "err", err)

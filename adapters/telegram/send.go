@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
+	"github.com/dmdoctor/dmdoctor/safetext"
 )
 
 // Telegram's limits.
@@ -263,7 +263,7 @@ func (a *Adapter) render(r flows.Reply) []outMsg {
 	parts := splitText(text, maxMessageLen)
 	msgs := make([]outMsg, len(parts))
 	for i, p := range parts {
-		msgs[i] = outMsg{html: html.EscapeString(p)}
+		msgs[i] = outMsg{html: safetext.HTML(p)}
 	}
 	msgs[len(msgs)-1].markup = markup
 	return msgs

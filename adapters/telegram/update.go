@@ -3,7 +3,6 @@ package telegram
 import (
 	"context"
 	"encoding/json"
-	"html"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
+	"github.com/dmdoctor/dmdoctor/safetext"
 )
 
 // update is an update with what the library (Bot API 5.x) does not read:
@@ -443,7 +443,7 @@ func (a *Adapter) offerPrivate(ctx context.Context, to address, t bot.Turn) {
 		return
 	}
 	link := "https://t.me/" + url.QueryEscape(a.self.UserName) + "?start=continue"
-	text := `<a href="` + html.EscapeString(link) + `">` + html.EscapeString(a.cfg.Texts.Continue) + `</a>`
+	text := `<a href="` + safetext.HTML(link) + `">` + safetext.HTML(a.cfg.Texts.Continue) + `</a>`
 	if err := a.deliver(ctx, &to, []outMsg{{html: text}}); err != nil {
 		a.obs.Undelivered(Channel)
 	}

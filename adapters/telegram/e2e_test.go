@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmdoctor/dmdoctor/adapters/telegram/telegramtest"
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
 )
@@ -20,35 +21,35 @@ import (
 
 func TestConversationWithButtons(t *testing.T) {
 	h := start(t, options{engine: realEngine})
-	h.tg.text(alice.ID, alice, "/start")
+	h.tg.Text(alice.ID, alice, "/start")
 	h.rec.wait(t, 1)
-	h.tg.text(alice.ID, alice, "I can't send messages on TikTok, they just keep loading")
+	h.tg.Text(alice.ID, alice, "I can't send messages on TikTok, they just keep loading")
 	turns := 2
 	h.rec.wait(t, turns)
 	pressed := map[string]int{} // callback query → pressed message
 	for len(pressed) < 12 {
-		msg, data := h.tg.lastKeyboard(alice.ID)
+		msg, data := h.tg.LastKeyboard(alice.ID)
 		if msg == 0 {
 			break
 		}
-		_, q := h.tg.press(alice, msg, data[0])
+		_, q := h.tg.Press(alice, msg, data[0])
 		pressed[q] = msg
 		turns++
 		h.rec.wait(t, turns)
-		h.tg.waitCalls("answerCallbackQuery", len(pressed))
+		h.tg.WaitCalls("answerCallbackQuery", len(pressed))
 	}
 	if len(pressed) < 2 {
 		t.Fatalf("the conversation offered %d button presses; want at least 2", len(pressed))
 	}
 	answered := map[string]int{}
-	for _, p := range h.tg.callsTo("answerCallbackQuery") {
+	for _, p := range h.tg.CallsTo("answerCallbackQuery") {
 		answered[p.Get("callback_query_id")]++
 		if p.Get("text") != "" {
 			t.Errorf("a fresh press was answered %q", p.Get("text"))
 		}
 	}
 	edited := map[string]bool{}
-	for _, p := range h.tg.callsTo("editMessageReplyMarkup") {
+	for _, p := range h.tg.CallsTo("editMessageReplyMarkup") {
 		edited[p.Get("message_id")] = true
 		if p.Get("reply_markup") != "" {
 			t.Errorf("keyboard edited, not removed: %s", p.Get("reply_markup"))
@@ -68,10 +69,10 @@ func TestConversationWithButtons(t *testing.T) {
 		}
 	}
 	checkSent(t, h)
-	if got := len(h.tg.callsTo("sendChatAction")); got < 2 {
+	if got := len(h.tg.CallsTo("sendChatAction")); got < 2 {
 		t.Errorf("%d typing indicators; want one per text message", got)
 	}
-	if cmds := h.tg.callsTo("setMyCommands"); len(cmds) != 1 || !strings.Contains(cmds[0].Get("commands"), `"troubleshoot"`) {
+	if cmds := h.tg.CallsTo("setMyCommands"); len(cmds) != 1 || !strings.Contains(cmds[0].Get("commands"), `"troubleshoot"`) {
 		t.Errorf("setMyCommands calls: %v", cmds)
 	}
 	if _, _, _, _, undelivered := h.obs.get(); undelivered != 0 {
@@ -83,11 +84,11 @@ func TestConversationWithButtons(t *testing.T) {
 func checkSent(t *testing.T, h *harness) {
 	t.Helper()
 	data := regexp.MustCompile(`"callback_data":"((?:[^"\\]|\\.)*)"`)
-	for _, p := range h.tg.callsTo("sendMessage") {
+	for _, p := range h.tg.CallsTo("sendMessage") {
 		if p.Get("parse_mode") != "HTML" {
 			t.Errorf("parse_mode %q", p.Get("parse_mode"))
 		}
-		if text := htmlText(p.Get("text")); text == "" || utf16Len(text) > maxMessageLen {
+		if text := telegramtest.HTMLText(p.Get("text")); text == "" || utf16Len(text) > maxMessageLen {
 			t.Errorf("text of %d characters", utf16Len(text))
 		}
 		for _, m := range data.FindAllStringSubmatch(p.Get("reply_markup"), -1) {
@@ -100,9 +101,9 @@ func checkSent(t *testing.T, h *harness) {
 
 func TestStalePressRealEngine(t *testing.T) {
 	h := start(t, options{engine: realEngine})
-	h.tg.text(alice.ID, alice, "my tiktok messages won't send")
+	h.tg.Text(alice.ID, alice, "my tiktok messages won't send")
 	h.rec.wait(t, 1)
-	msg, data := h.tg.lastKeyboard(alice.ID)
+	msg, data := h.tg.LastKeyboard(alice.ID)
 	var question []string // buttons of the open question ("12.o.yes")
 	for _, d := range data {
 		if regexp.MustCompile(`^\d+\.`).MatchString(d) {
@@ -112,12 +113,12 @@ func TestStalePressRealEngine(t *testing.T) {
 	if len(question) < 2 {
 		t.Skipf("the first reply has no question with two options: %v", data)
 	}
-	h.tg.press(alice, msg, question[0])
+	h.tg.Press(alice, msg, question[0])
 	h.rec.wait(t, 2)
-	h.tg.waitCalls("answerCallbackQuery", 1)
-	_, q := h.tg.press(alice, msg, question[1]) // a second tap on the old keyboard
+	h.tg.WaitCalls("answerCallbackQuery", 1)
+	_, q := h.tg.Press(alice, msg, question[1]) // a second tap on the old keyboard
 	h.rec.wait(t, 3)
-	answers := h.tg.waitCalls("answerCallbackQuery", 2)
+	answers := h.tg.WaitCalls("answerCallbackQuery", 2)
 	if !h.rec.turn(2).Stale {
 		t.Fatal("the press on the answered question was not stale")
 	}
@@ -137,15 +138,15 @@ func TestStalePressAnswered(t *testing.T) {
 		}
 		return echo(m, n)
 	}})
-	h.tg.text(alice.ID, alice, "hello")
+	h.tg.Text(alice.ID, alice, "hello")
 	h.rec.wait(t, 1)
-	msg := h.tg.lastSent()
-	h.tg.press(alice, msg, "1.o.yes")
+	msg := h.tg.LastSent()
+	h.tg.Press(alice, msg, "1.o.yes")
 	h.rec.wait(t, 2)
-	h.tg.waitCalls("answerCallbackQuery", 1)
-	_, q := h.tg.press(alice, msg, "1.o.yes")
+	h.tg.WaitCalls("answerCallbackQuery", 1)
+	_, q := h.tg.Press(alice, msg, "1.o.yes")
 	h.rec.wait(t, 3)
-	answers := h.tg.waitCalls("answerCallbackQuery", 2)
+	answers := h.tg.WaitCalls("answerCallbackQuery", 2)
 	if a := answers[1]; a.Get("callback_query_id") != q || a.Get("text") != "That question is closed." {
 		t.Errorf("second press answered %v", a)
 	}
@@ -153,7 +154,7 @@ func TestStalePressAnswered(t *testing.T) {
 		t.Errorf("first press answered %q", answers[0].Get("text"))
 	}
 	// Only the first press found the keyboard; the second removal was a no-op.
-	if n := len(h.tg.callsTo("editMessageReplyMarkup")); n < 1 {
+	if n := len(h.tg.CallsTo("editMessageReplyMarkup")); n < 1 {
 		t.Errorf("%d keyboard removals", n)
 	}
 }
@@ -161,21 +162,21 @@ func TestStalePressAnswered(t *testing.T) {
 func TestGroupRules(t *testing.T) {
 	h := start(t, options{})
 	tg := h.tg
-	tg.text(group, alice, "hello everyone")
-	tg.text(group, alice, "/troubleshoot@otherbot")
-	tg.text(group, alice, "/foo")
-	mention := tg.text(group, alice, "@dmdoctor_bot my DMs fail")
-	cmd := tg.text(group, alice, "/troubleshoot@dmdoctor_bot it keeps loading")
-	help := tg.text(group, alice, "/help")
+	tg.Text(group, alice, "hello everyone")
+	tg.Text(group, alice, "/troubleshoot@otherbot")
+	tg.Text(group, alice, "/foo")
+	mention := tg.Text(group, alice, "@dmdoctor_bot my DMs fail")
+	cmd := tg.Text(group, alice, "/troubleshoot@dmdoctor_bot it keeps loading")
+	help := tg.Text(group, alice, "/help")
 	h.rec.wait(t, 3)
-	reply := tg.replyTo(group, alice, tg.lastSent(), "yes it does")
-	tg.push("message", withField(tg.message(group, alice, ""), "sticker", sticker()))
-	tg.push("message", withField(tg.message(group, alice, ""), "new_chat_members", []any{bob.json()}))
-	tg.text(group, other, "@dmdoctor_bot I am a bot")
-	bobs := tg.text(group, bob, "hey @DMDoctor_Bot, hi")
-	stickerReply := tg.push("message", withField(withField(tg.message(group, alice, ""), "sticker", sticker()),
-		"reply_to_message", tg.msg(tg.lastSent())))
-	last := tg.text(group, alice, "thanks @dmdoctor_bot")
+	reply := tg.ReplyTo(group, alice, tg.LastSent(), "yes it does")
+	tg.Push("message", withField(tg.Message(group, alice, ""), "sticker", sticker()))
+	tg.Push("message", withField(tg.Message(group, alice, ""), "new_chat_members", []any{bob.JSON()}))
+	tg.Text(group, other, "@dmdoctor_bot I am a bot")
+	bobs := tg.Text(group, bob, "hey @DMDoctor_Bot, hi")
+	stickerReply := tg.Push("message", withField(withField(tg.Message(group, alice, ""), "sticker", sticker()),
+		"reply_to_message", tg.Msg(tg.LastSent())))
+	last := tg.Text(group, alice, "thanks @dmdoctor_bot")
 	msgs := h.rec.wait(t, 7)
 	time.Sleep(20 * time.Millisecond) // let anything wrongly handled show up
 	msgs = h.rec.wait(t, 7)
@@ -214,20 +215,20 @@ func TestGroupRules(t *testing.T) {
 	if byID["u"+strconv.Itoa(bobs)].UserName != "Bob" || byID["u"+strconv.Itoa(last)].UserName != "@alice" {
 		t.Errorf("user names: %q, %q", byID["u"+strconv.Itoa(bobs)].UserName, byID["u"+strconv.Itoa(last)].UserName)
 	}
-	for _, p := range tg.waitCalls("sendMessage", 7) {
+	for _, p := range tg.WaitCalls("sendMessage", 7) {
 		if p.Get("reply_to_message_id") == "" || p.Get("allow_sending_without_reply") != "true" {
 			t.Errorf("a group reply does not quote the user: %v", p)
 		}
 	}
 
 	// Bob presses Alice's keyboard: refused, not handled; Alice's press counts.
-	kb, _ := tg.lastKeyboard(alice.ID)
-	tg.press(bob, kb, "7.o.yes")
-	answers := tg.waitCalls("answerCallbackQuery", 1)
+	kb, _ := tg.LastKeyboard(alice.ID)
+	tg.Press(bob, kb, "7.o.yes")
+	answers := tg.WaitCalls("answerCallbackQuery", 1)
 	if answers[0].Get("text") != DefaultTexts.NotYours {
 		t.Errorf("press on someone else's question answered %q", answers[0].Get("text"))
 	}
-	tg.press(alice, kb, "7.o.yes")
+	tg.Press(alice, kb, "7.o.yes")
 	msgs = h.rec.wait(t, 8)
 	if m := msgs[7]; m.UserID != "11" || m.Button != "7.o.yes" {
 		t.Errorf("the 8th turn was %+v", m)
@@ -247,19 +248,19 @@ func sticker() map[string]any {
 func TestPrivateMessages(t *testing.T) {
 	h := start(t, options{})
 	tg := h.tg
-	photo := tg.push("message", withField(tg.message(alice.ID, alice, ""), "photo",
+	photo := tg.Push("message", withField(tg.Message(alice.ID, alice, ""), "photo",
 		[]any{map[string]any{"file_id": "p", "file_unique_id": "p", "width": 90, "height": 90}}))
-	caption := tg.message(alice.ID, alice, "")
+	caption := tg.Message(alice.ID, alice, "")
 	caption["photo"] = []any{map[string]any{"file_id": "p", "file_unique_id": "p", "width": 90, "height": 90}}
 	caption["caption"] = "this error <b>shows</b>"
-	captioned := tg.push("message", caption)
-	tg.text(alice.ID, alice, "/help@otherbot")
-	start := tg.text(alice.ID, alice, "/start continue")
-	edited := tg.push("edited_message", withField(tg.message(alice.ID, alice, "actually it's the wifi"), "edit_date", time.Now().Unix()))
-	voice := tg.push("message", withField(tg.message(alice.ID, alice, ""), "voice",
+	captioned := tg.Push("message", caption)
+	tg.Text(alice.ID, alice, "/help@otherbot")
+	start := tg.Text(alice.ID, alice, "/start continue")
+	edited := tg.Push("edited_message", withField(tg.Message(alice.ID, alice, "actually it's the wifi"), "edit_date", time.Now().Unix()))
+	voice := tg.Push("message", withField(tg.Message(alice.ID, alice, ""), "voice",
 		map[string]any{"file_id": "v", "file_unique_id": "v", "duration": 3}))
-	plain := tg.text(alice.ID, alice, "/unknown thing")
-	forget := tg.text(alice.ID, alice, "/forget")
+	plain := tg.Text(alice.ID, alice, "/unknown thing")
+	forget := tg.Text(alice.ID, alice, "/forget")
 	msgs := h.rec.wait(t, 7)
 	want := []bot.Message{
 		{ID: "u" + strconv.Itoa(photo), NonText: true},
@@ -279,7 +280,7 @@ func TestPrivateMessages(t *testing.T) {
 			t.Errorf("message %d: private address %q", i, g.Address)
 		}
 	}
-	sent := tg.waitCalls("sendMessage", 6)
+	sent := tg.WaitCalls("sendMessage", 6)
 	if got := sent[1].Get("text"); !strings.Contains(got, "this error &lt;b&gt;shows&lt;/b&gt;") {
 		t.Errorf("user text not escaped: %q", got)
 	}
@@ -292,11 +293,11 @@ func TestPrivateMessages(t *testing.T) {
 
 func TestFloodControlWaitsRetryAfter(t *testing.T) {
 	h := start(t, options{})
-	h.tg.fail("sendMessage", 1, fault{status: 429, description: "Too Many Requests: retry after 3", retryAfter: 3})
-	h.tg.text(alice.ID, alice, "hello")
-	h.tg.waitCalls("sendMessage", 1)
+	h.tg.Fail("sendMessage", 1, telegramtest.Fault{Status: 429, Description: "Too Many Requests: retry after 3", RetryAfter: 3})
+	h.tg.Text(alice.ID, alice, "hello")
+	h.tg.WaitCalls("sendMessage", 1)
 	h.rec.wait(t, 1)
-	if n := h.tg.attemptsOf("sendMessage"); n != 2 {
+	if n := h.tg.AttemptsOf("sendMessage"); n != 2 {
 		t.Errorf("%d sendMessage attempts; want 2", n)
 	}
 	if w := h.waits(); len(w) != 1 || w[0] != 3*time.Second {
@@ -309,11 +310,11 @@ func TestFloodControlWaitsRetryAfter(t *testing.T) {
 
 func TestServerErrorThenSuccess(t *testing.T) {
 	h := start(t, options{})
-	h.tg.fail("sendMessage", 2, fault{status: 500, description: "Internal Server Error"})
-	h.tg.text(alice.ID, alice, "hello")
-	h.tg.waitCalls("sendMessage", 1)
+	h.tg.Fail("sendMessage", 2, telegramtest.Fault{Status: 500, Description: "Internal Server Error"})
+	h.tg.Text(alice.ID, alice, "hello")
+	h.tg.WaitCalls("sendMessage", 1)
 	h.rec.wait(t, 1)
-	if n := h.tg.attemptsOf("sendMessage"); n != 3 {
+	if n := h.tg.AttemptsOf("sendMessage"); n != 3 {
 		t.Errorf("%d attempts; want 3", n)
 	}
 	w := h.waits()
@@ -332,15 +333,15 @@ func TestServerErrorThenSuccess(t *testing.T) {
 
 func TestNetworkErrorAndSlowAnswerRetried(t *testing.T) {
 	h := start(t, options{config: func(c *Config) { c.RequestTimeout = 200 * time.Millisecond }})
-	h.tg.fail("sendMessage", 1, fault{hangup: true})
-	h.tg.fail("sendMessage", 1, fault{delay: 2 * time.Second})
-	h.tg.text(alice.ID, alice, "hello")
-	h.tg.waitCalls("sendMessage", 1)
+	h.tg.Fail("sendMessage", 1, telegramtest.Fault{Hangup: true})
+	h.tg.Fail("sendMessage", 1, telegramtest.Fault{Delay: 2 * time.Second})
+	h.tg.Text(alice.ID, alice, "hello")
+	h.tg.WaitCalls("sendMessage", 1)
 	h.rec.wait(t, 1)
-	if n := h.tg.attemptsOf("sendMessage"); n != 3 {
+	if n := h.tg.AttemptsOf("sendMessage"); n != 3 {
 		t.Errorf("%d attempts; want 3", n)
 	}
-	if n := len(h.tg.callsTo("sendMessage")); n != 1 {
+	if n := len(h.tg.CallsTo("sendMessage")); n != 1 {
 		t.Errorf("%d messages sent; want 1", n)
 	}
 	logs := h.logs.String()
@@ -351,10 +352,10 @@ func TestNetworkErrorAndSlowAnswerRetried(t *testing.T) {
 
 func TestUndeliverableReplyLoggedAndCounted(t *testing.T) {
 	h := start(t, options{})
-	h.tg.fail("sendMessage", DefaultMaxAttempts, fault{status: 502, description: "Bad Gateway"})
-	h.tg.text(alice.ID, alice, "hello")
+	h.tg.Fail("sendMessage", DefaultMaxAttempts, telegramtest.Fault{Status: 502, Description: "Bad Gateway"})
+	h.tg.Text(alice.ID, alice, "hello")
 	h.rec.wait(t, 1)
-	if n := h.tg.attemptsOf("sendMessage"); n != DefaultMaxAttempts {
+	if n := h.tg.AttemptsOf("sendMessage"); n != DefaultMaxAttempts {
 		t.Errorf("%d attempts; want %d", n, DefaultMaxAttempts)
 	}
 	if _, out, _, retries, undelivered := h.obs.get(); out != 0 || retries != DefaultMaxAttempts-1 || undelivered != 1 {
@@ -364,22 +365,22 @@ func TestUndeliverableReplyLoggedAndCounted(t *testing.T) {
 		t.Errorf("logs:\n%s", logs)
 	}
 	// The next reply goes through.
-	h.tg.text(alice.ID, alice, "again")
-	h.tg.waitCalls("sendMessage", 1)
+	h.tg.Text(alice.ID, alice, "again")
+	h.tg.WaitCalls("sendMessage", 1)
 }
 
 func TestCallbackAnsweredOnceOnErrors(t *testing.T) {
 	h := start(t, options{})
-	h.tg.text(alice.ID, alice, "hello")
+	h.tg.Text(alice.ID, alice, "hello")
 	h.rec.wait(t, 1)
-	msg := h.tg.lastSent()
-	h.tg.fail("sendMessage", DefaultMaxAttempts, fault{status: 500, description: "Internal Server Error"})
-	h.tg.fail("answerCallbackQuery", 1, fault{status: 502, description: "Bad Gateway"})
-	_, q := h.tg.press(alice, msg, "1.o.yes")
+	msg := h.tg.LastSent()
+	h.tg.Fail("sendMessage", DefaultMaxAttempts, telegramtest.Fault{Status: 500, Description: "Internal Server Error"})
+	h.tg.Fail("answerCallbackQuery", 1, telegramtest.Fault{Status: 502, Description: "Bad Gateway"})
+	_, q := h.tg.Press(alice, msg, "1.o.yes")
 	h.rec.wait(t, 2)
-	answers := h.tg.waitCalls("answerCallbackQuery", 1)
+	answers := h.tg.WaitCalls("answerCallbackQuery", 1)
 	time.Sleep(20 * time.Millisecond)
-	if answers = h.tg.callsTo("answerCallbackQuery"); len(answers) != 1 || answers[0].Get("callback_query_id") != q {
+	if answers = h.tg.CallsTo("answerCallbackQuery"); len(answers) != 1 || answers[0].Get("callback_query_id") != q {
 		t.Errorf("answers: %v", answers)
 	}
 	if _, _, _, _, undelivered := h.obs.get(); undelivered != 1 {
@@ -389,31 +390,31 @@ func TestCallbackAnsweredOnceOnErrors(t *testing.T) {
 
 func TestBlockedUserEndsConversation(t *testing.T) {
 	h := start(t, options{})
-	h.tg.fail("sendMessage", 1, fault{status: 403, description: "Forbidden: bot was blocked by the user"})
-	h.tg.text(alice.ID, alice, "hello")
+	h.tg.Fail("sendMessage", 1, telegramtest.Fault{Status: 403, Description: "Forbidden: bot was blocked by the user"})
+	h.tg.Text(alice.ID, alice, "hello")
 	msgs := h.rec.wait(t, 1)
-	if n := h.tg.attemptsOf("sendMessage"); n != 1 {
+	if n := h.tg.AttemptsOf("sendMessage"); n != 1 {
 		t.Errorf("%d attempts; a 403 must not be retried", n)
 	}
 	err := h.a.Send(context.Background(), msgs[0].Address, []flows.Reply{{Text: "anyone there?"}})
 	if !errors.Is(err, ErrBlocked) {
 		t.Errorf("Send to a blocked chat: %v", err)
 	}
-	if n := h.tg.attemptsOf("sendMessage"); n != 1 {
+	if n := h.tg.AttemptsOf("sendMessage"); n != 1 {
 		t.Errorf("a blocked chat was sent to")
 	}
 	if _, _, _, _, undelivered := h.obs.get(); undelivered != 2 {
 		t.Errorf("%d undelivered; want 2", undelivered)
 	}
 	// Writing again unblocks.
-	h.tg.text(alice.ID, alice, "I'm back")
-	h.tg.waitCalls("sendMessage", 1)
+	h.tg.Text(alice.ID, alice, "I'm back")
+	h.tg.WaitCalls("sendMessage", 1)
 
 	// my_chat_member "kicked" in a private chat blocks too.
-	h.tg.push("my_chat_member", map[string]any{
-		"chat": chatJSON(bob.ID), "from": bob.json(), "date": time.Now().Unix(),
-		"old_chat_member": map[string]any{"user": h.tg.me.json(), "status": "member"},
-		"new_chat_member": map[string]any{"user": h.tg.me.json(), "status": "kicked"},
+	h.tg.Push("my_chat_member", map[string]any{
+		"chat": telegramtest.ChatJSON(bob.ID), "from": bob.JSON(), "date": time.Now().Unix(),
+		"old_chat_member": map[string]any{"user": h.tg.Me.JSON(), "status": "member"},
+		"new_chat_member": map[string]any{"user": h.tg.Me.JSON(), "status": "kicked"},
 	})
 	eventually(t, "bob's chat blocked", func() bool { return h.a.isBlocked(bob.ID) })
 }
@@ -431,18 +432,18 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func TestDuplicateUpdateYieldsOneReply(t *testing.T) {
 	h := start(t, options{})
-	id := h.tg.text(alice.ID, alice, "hello")
+	id := h.tg.Text(alice.ID, alice, "hello")
 	h.rec.wait(t, 1)
-	h.tg.waitCalls("sendMessage", 1)
-	h.tg.again(id) // delivered again in a later batch
-	h.tg.text(alice.ID, alice, "second")
+	h.tg.WaitCalls("sendMessage", 1)
+	h.tg.Again(id) // delivered again in a later batch
+	h.tg.Text(alice.ID, alice, "second")
 	h.rec.wait(t, 2)
 	time.Sleep(20 * time.Millisecond) // let a wrongly handled repeat show up
 	msgs := h.rec.wait(t, 2)
 	if len(msgs) != 2 || msgs[1].Text != "second" {
 		t.Errorf("%d turns: %+v", len(msgs), msgs)
 	}
-	if n := len(h.tg.callsTo("sendMessage")); n != 2 {
+	if n := len(h.tg.CallsTo("sendMessage")); n != 2 {
 		t.Errorf("%d replies; want 2", n)
 	}
 }
@@ -452,12 +453,12 @@ func TestWebhook(t *testing.T) {
 	h := start(t, options{config: func(c *Config) {
 		c.Webhook = &WebhookConfig{PublicURL: "https://bot.example.org/tg/hook", Listen: "127.0.0.1:0", Secret: secret}
 	}})
-	hooks := h.tg.callsTo("setWebhook")
+	hooks := h.tg.CallsTo("setWebhook")
 	if len(hooks) != 1 || hooks[0].Get("url") != "https://bot.example.org/tg/hook" || hooks[0].Get("secret_token") != secret ||
 		!strings.Contains(hooks[0].Get("allowed_updates"), "callback_query") {
 		t.Fatalf("setWebhook: %v", hooks)
 	}
-	if n := h.tg.attemptsOf("getUpdates"); n != 0 {
+	if n := h.tg.AttemptsOf("getUpdates"); n != 0 {
 		t.Errorf("%d getUpdates in webhook mode", n)
 	}
 	h.a.mu.Lock()
@@ -479,7 +480,7 @@ func TestWebhook(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	body := h.tg.raw(h.tg.text(alice.ID, alice, "hello"))
+	body := h.tg.Raw(h.tg.Text(alice.ID, alice, "hello"))
 	if code := post("POST", "wrong", body); code != http.StatusForbidden {
 		t.Errorf("wrong secret: %d", code)
 	}
@@ -489,25 +490,25 @@ func TestWebhook(t *testing.T) {
 	if code := post("GET", secret, nil); code != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d", code)
 	}
-	if n := len(h.tg.callsTo("sendMessage")); n != 0 {
+	if n := len(h.tg.CallsTo("sendMessage")); n != 0 {
 		t.Fatalf("a rejected request was handled")
 	}
 	if code := post("POST", secret, body); code != http.StatusOK {
 		t.Fatalf("right secret: %d", code)
 	}
-	if n := len(h.tg.callsTo("sendMessage")); n != 1 {
+	if n := len(h.tg.CallsTo("sendMessage")); n != 1 {
 		t.Fatalf("%d replies after the update was accepted", n)
 	}
 	if code := post("POST", secret, body); code != http.StatusOK { // Telegram retries
 		t.Errorf("retry: %d", code)
 	}
-	press, _ := h.tg.press(alice, h.tg.lastSent(), "1.o.yes")
-	post("POST", secret, h.tg.raw(press))
-	post("POST", secret, h.tg.raw(press))
-	if n := len(h.tg.callsTo("sendMessage")); n != 2 {
+	press, _ := h.tg.Press(alice, h.tg.LastSent(), "1.o.yes")
+	post("POST", secret, h.tg.Raw(press))
+	post("POST", secret, h.tg.Raw(press))
+	if n := len(h.tg.CallsTo("sendMessage")); n != 2 {
 		t.Errorf("%d replies; want one per distinct update", n)
 	}
-	if n := len(h.tg.callsTo("answerCallbackQuery")); n != 1 {
+	if n := len(h.tg.CallsTo("answerCallbackQuery")); n != 1 {
 		t.Errorf("callback query answered %d times", n)
 	}
 	if code := post("POST", secret, body); code != http.StatusOK {
@@ -525,7 +526,7 @@ func TestWebhook(t *testing.T) {
 
 func TestShutdownWhileLongPollOpen(t *testing.T) {
 	h := start(t, options{config: func(c *Config) { c.PollTimeout = 50 * time.Second }})
-	h.tg.waitFor("an open long poll", func() bool { return h.tg.polling == 1 })
+	h.tg.WaitFor("an open long poll", func() bool { return h.tg.Polling() == 1 })
 	if !h.a.Ready() {
 		t.Error("not ready while polling")
 	}
@@ -536,7 +537,7 @@ func TestShutdownWhileLongPollOpen(t *testing.T) {
 	if d := time.Since(began); d > time.Second {
 		t.Errorf("Run took %v to return", d)
 	}
-	h.tg.waitFor("the poll to be abandoned", func() bool { return h.tg.cancelled == 1 && h.tg.polling == 0 })
+	h.tg.WaitFor("the poll to be abandoned", func() bool { return h.tg.Cancelled() == 1 && h.tg.Polling() == 0 })
 	if h.a.Ready() {
 		t.Error("still ready after Run returned")
 	}
@@ -549,13 +550,13 @@ func TestShutdownLetsTurnInProgressFinish(t *testing.T) {
 		<-release
 		return echo(m, n)
 	}})
-	h.tg.text(alice.ID, alice, "hello")
+	h.tg.Text(alice.ID, alice, "hello")
 	<-started
 	time.AfterFunc(30*time.Millisecond, func() { close(release) })
 	if err := h.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if n := len(h.tg.callsTo("sendMessage")); n != 1 {
+	if n := len(h.tg.CallsTo("sendMessage")); n != 1 {
 		t.Errorf("Run returned before the turn in progress delivered its reply (%d sent)", n)
 	}
 }
@@ -570,9 +571,9 @@ func TestLongReplySplitOnLines(t *testing.T) {
 	h := start(t, options{script: func(m bot.Message, n int) bot.Turn {
 		return bot.Turn{Replies: []flows.Reply{{Text: text, Buttons: []flows.Button{{ID: "1.o.ok", Label: "OK"}}}}}
 	}})
-	h.tg.text(group, alice, "@dmdoctor_bot tell me everything")
+	h.tg.Text(group, alice, "@dmdoctor_bot tell me everything")
 	h.rec.wait(t, 1)
-	sent := h.tg.callsTo("sendMessage")
+	sent := h.tg.CallsTo("sendMessage")
 	if len(sent) != 3 {
 		t.Fatalf("%d messages; want 3", len(sent))
 	}
@@ -581,7 +582,7 @@ func TestLongReplySplitOnLines(t *testing.T) {
 		if strings.Contains(p.Get("text"), "<b>") {
 			t.Errorf("part %d not escaped", i)
 		}
-		got = append(got, htmlText(p.Get("text")))
+		got = append(got, telegramtest.HTMLText(p.Get("text")))
 		if (p.Get("reply_markup") != "") != (i == 2) {
 			t.Errorf("part %d: reply_markup %q", i, p.Get("reply_markup"))
 		}
@@ -609,13 +610,13 @@ func TestPrivateChatOffered(t *testing.T) {
 		return t
 	}})
 	for i := range 7 {
-		h.tg.text(group, alice, "@dmdoctor_bot message "+strconv.Itoa(i))
+		h.tg.Text(group, alice, "@dmdoctor_bot message "+strconv.Itoa(i))
 	}
 	h.rec.wait(t, 7)
-	h.tg.text(alice.ID, alice, "in private now")
+	h.tg.Text(alice.ID, alice, "in private now")
 	h.rec.wait(t, 8)
 	links := 0
-	for _, p := range h.tg.callsTo("sendMessage") {
+	for _, p := range h.tg.CallsTo("sendMessage") {
 		if strings.Contains(p.Get("text"), `href="https://t.me/dmdoctor_bot?start=continue"`) {
 			links++
 			if p.Get("chat_id") != strconv.FormatInt(group, 10) {
@@ -626,11 +627,11 @@ func TestPrivateChatOffered(t *testing.T) {
 	if links != 1 {
 		t.Errorf("%d private-chat offers to alice; want 1 (after turn 6)", links)
 	}
-	h.tg.text(group, bob, "@dmdoctor_bot human")
+	h.tg.Text(group, bob, "@dmdoctor_bot human")
 	h.rec.wait(t, 9)
-	h.tg.waitFor("an offer to bob", func() bool {
+	h.tg.WaitFor("an offer to bob", func() bool {
 		n := 0
-		for _, c := range h.tg.calls {
+		for _, c := range h.tg.Calls() {
 			if c.Method == "sendMessage" && strings.Contains(c.Params.Get("text"), "start=continue") {
 				n++
 			}
@@ -641,15 +642,15 @@ func TestPrivateChatOffered(t *testing.T) {
 
 func TestForumTopicReplies(t *testing.T) {
 	h := start(t, options{})
-	m := h.tg.message(group, alice, "@dmdoctor_bot help")
+	m := h.tg.Message(group, alice, "@dmdoctor_bot help")
 	m["message_thread_id"], m["is_topic_message"] = 7, true
-	h.tg.push("message", m)
+	h.tg.Push("message", m)
 	h.rec.wait(t, 1)
-	sent := h.tg.waitCalls("sendMessage", 1)
+	sent := h.tg.WaitCalls("sendMessage", 1)
 	if sent[0].Get("message_thread_id") != "7" {
 		t.Errorf("reply outside the topic: %v", sent[0])
 	}
-	if typing := h.tg.callsTo("sendChatAction"); len(typing) != 1 || typing[0].Get("message_thread_id") != "7" {
+	if typing := h.tg.CallsTo("sendChatAction"); len(typing) != 1 || typing[0].Get("message_thread_id") != "7" {
 		t.Errorf("typing: %v", typing)
 	}
 }
@@ -657,10 +658,10 @@ func TestForumTopicReplies(t *testing.T) {
 func TestGroupMigratedToSupergroup(t *testing.T) {
 	h := start(t, options{})
 	const super = -1009999
-	h.tg.fail("sendMessage", 1, fault{status: 400, description: "Bad Request: group chat was upgraded to a supergroup chat", migrateTo: super})
-	h.tg.text(-42, alice, "@dmdoctor_bot hi")
+	h.tg.Fail("sendMessage", 1, telegramtest.Fault{Status: 400, Description: "Bad Request: group chat was upgraded to a supergroup chat", MigrateTo: super})
+	h.tg.Text(-42, alice, "@dmdoctor_bot hi")
 	h.rec.wait(t, 1)
-	sent := h.tg.waitCalls("sendMessage", 1)
+	sent := h.tg.WaitCalls("sendMessage", 1)
 	if sent[0].Get("chat_id") != strconv.Itoa(super) {
 		t.Errorf("sent to %s; want the supergroup", sent[0].Get("chat_id"))
 	}
@@ -683,7 +684,7 @@ func TestRunWithRejectedToken(t *testing.T) {
 
 func TestRunStopsOnNetworkFailureWithoutToken(t *testing.T) {
 	h := start(t, options{noRun: true, config: func(c *Config) { c.MaxAttempts = 2 }})
-	h.tg.srv.Close() // nobody listens: every call is a network error
+	h.tg.Close() // nobody listens: every call is a network error
 	err := h.a.Run(context.Background())
 	if err == nil || strings.Contains(err.Error(), fakeToken) || !strings.Contains(err.Error(), "<token>") {
 		t.Fatalf("Run: %v", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmdoctor/dmdoctor/adapters/telegram/telegramtest"
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/brain"
 	"github.com/dmdoctor/dmdoctor/flows"
@@ -22,12 +23,15 @@ import (
 
 // People and chats of the tests.
 var (
-	alice = fakeUser{ID: 11, First: "Alice", UserName: "alice"}
-	bob   = fakeUser{ID: 22, First: "Bob"}
-	other = fakeUser{ID: 777, First: "Other", UserName: "otherbot", IsBot: true}
+	alice = telegramtest.User{ID: 11, First: "Alice", UserName: "alice"}
+	bob   = telegramtest.User{ID: 22, First: "Bob"}
+	other = telegramtest.User{ID: 777, First: "Other", UserName: "otherbot", IsBot: true}
 )
 
 const group int64 = -100123
+
+// fakeToken is the token the fake Bot API server accepts.
+const fakeToken = telegramtest.DefaultToken
 
 // syncBuffer is a log destination safe for concurrent writers.
 type syncBuffer struct {
@@ -205,7 +209,7 @@ func echo(m bot.Message, n int) bot.Turn {
 // harness runs an Adapter against a fake Telegram server.
 type harness struct {
 	t      *testing.T
-	tg     *fakeTG
+	tg     *telegramtest.Server
 	a      *Adapter
 	rec    *recorder
 	obs    *countObserver
@@ -235,7 +239,7 @@ type options struct {
 	script func(m bot.Message, n int) bot.Turn
 	mod    func(a bot.ModAction) bot.ModReply // the fake engine's moderators' actions
 	config func(*Config)
-	before func(*fakeTG) // prepares the fake server before the adapter runs
+	before func(*telegramtest.Server) // prepares the fake server before the adapter runs
 	noRun  bool
 }
 
@@ -279,11 +283,11 @@ type kit struct {
 func start(t *testing.T, o options) *harness {
 	t.Helper()
 	base := runtime.NumGoroutine()
-	h := &harness{t: t, tg: newFakeTG(t), obs: &countObserver{}, logs: &syncBuffer{}, done: make(chan error, 1)}
+	h := &harness{t: t, tg: telegramtest.New(t), obs: &countObserver{}, logs: &syncBuffer{}, done: make(chan error, 1)}
 	transport := &http.Transport{}
 	cfg := Config{
 		Token:          fakeToken,
-		APIURL:         h.tg.srv.URL,
+		APIURL:         h.tg.URL,
 		Logger:         slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Observer:       h.obs,
 		PollTimeout:    time.Second,
@@ -342,7 +346,7 @@ func start(t *testing.T, o options) *harness {
 		if err := h.stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		h.tg.srv.Close()
+		h.tg.Close()
 		transport.CloseIdleConnections()
 		if strings.Contains(h.logs.String(), fakeToken) {
 			t.Errorf("the token appears in the logs:\n%s", h.logs.String())

@@ -2,7 +2,6 @@ package telegram
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
+	"github.com/dmdoctor/dmdoctor/adapters/telegram/telegramtest"
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
 )
@@ -24,10 +24,10 @@ const (
 )
 
 var (
-	mia  = fakeUser{ID: 31, First: "Mia", UserName: "mia_mod"} // the group's creator
-	maxi = fakeUser{ID: 32, First: "Maxi"}                     // an administrator
-	nina = fakeUser{ID: 33, First: "Nina"}                     // a member, not a moderator
-	ola  = fakeUser{ID: 34, First: "Ola"}                      // in ModUserIDs, not an administrator
+	mia  = telegramtest.User{ID: 31, First: "Mia", UserName: "mia_mod"} // the group's creator
+	maxi = telegramtest.User{ID: 32, First: "Maxi"}                     // an administrator
+	nina = telegramtest.User{ID: 33, First: "Nina"}                     // a member, not a moderator
+	ola  = telegramtest.User{ID: 34, First: "Ola"}                      // in ModUserIDs, not an administrator
 )
 
 // modOptions runs the real engine with chat as the moderators' chat.
@@ -35,9 +35,9 @@ func modOptions(chat int64, users ...int64) options {
 	return options{
 		engine: realEngine,
 		config: func(c *Config) { c.ModChatID, c.ModUserIDs = chat, users },
-		before: func(tg *fakeTG) {
-			tg.admin(chat, mia, "creator")
-			tg.admin(chat, maxi, "administrator")
+		before: func(tg *telegramtest.Server) {
+			tg.Admin(chat, mia, "creator")
+			tg.Admin(chat, maxi, "administrator")
 		},
 	}
 }
@@ -47,94 +47,9 @@ func modOptions(chat int64, users ...int64) options {
 func askHuman(t *testing.T, h *harness, chat int64) int {
 	t.Helper()
 	n := len(h.rec.wait(t, 0))
-	h.tg.text(alice.ID, alice, "/human")
+	h.tg.Text(alice.ID, alice, "/human")
 	h.rec.wait(t, n+1)
-	return h.tg.waitMsg(chat, "Ticket #1 from @alice on telegram")
-}
-
-// say pushes a text and returns its message ID.
-func (f *fakeTG) say(chat int64, from fakeUser, text string) int {
-	m := f.message(chat, from, text)
-	f.push("message", m)
-	return m["message_id"].(int)
-}
-
-// waitMsg waits for a message of the bot in chat whose text (as shown)
-// contains s, and returns the newest such message's ID.
-func (f *fakeTG) waitMsg(chat int64, s string) int {
-	f.t.Helper()
-	id := 0
-	f.waitFor(fmt.Sprintf("a message in chat %d saying %q", chat, s), func() bool {
-		for _, m := range f.sent {
-			msg := f.messages[m]
-			if msg["chat"].(map[string]any)["id"] == chat && strings.Contains(msg["text"].(string), s) {
-				id = m
-			}
-		}
-		return id != 0
-	})
-	return id
-}
-
-// waitText waits until message id says s.
-func (f *fakeTG) waitText(id int, s string) {
-	f.t.Helper()
-	f.waitFor(fmt.Sprintf("message %d to say %q", id, s), func() bool {
-		text, _ := f.messages[id]["text"].(string)
-		return strings.Contains(text, s)
-	})
-}
-
-// sendCall returns the sendMessage call that sent message id's text.
-func (f *fakeTG) sendCall(id int) url.Values {
-	f.t.Helper()
-	text := f.sentText(id)
-	for _, p := range f.callsTo("sendMessage") {
-		if htmlText(p.Get("text")) == text {
-			return p
-		}
-	}
-	f.t.Fatalf("no sendMessage call for message %d", id)
-	return nil
-}
-
-// buttons returns the callback data of a message's keyboard.
-func (f *fakeTG) buttons(id int) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	raw, ok := f.messages[id]["reply_markup"].(json.RawMessage)
-	if !ok || !f.keyboard[id] {
-		return nil
-	}
-	var mk struct {
-		InlineKeyboard [][]struct {
-			Data string `json:"callback_data"`
-		} `json:"inline_keyboard"`
-	}
-	json.Unmarshal(raw, &mk)
-	var data []string
-	for _, row := range mk.InlineKeyboard {
-		for _, b := range row {
-			data = append(data, b.Data)
-		}
-	}
-	return data
-}
-
-// waitAnswer waits for the answer to callback query q.
-func (f *fakeTG) waitAnswer(q string) url.Values {
-	f.t.Helper()
-	var got url.Values
-	f.waitFor("the answer to "+q, func() bool {
-		for _, c := range f.calls {
-			if c.Method == "answerCallbackQuery" && c.Params.Get("callback_query_id") == q {
-				got = c.Params
-				return true
-			}
-		}
-		return false
-	})
-	return got
+	return h.tg.WaitMsg(chat, "Ticket #1 from @alice on telegram")
 }
 
 // checkAnsweredOnce checks that every callback query was answered once.
@@ -142,7 +57,7 @@ func checkAnsweredOnce(t *testing.T, h *harness) {
 	t.Helper()
 	time.Sleep(20 * time.Millisecond) // let a second answer show up
 	seen := map[string]int{}
-	for _, p := range h.tg.callsTo("answerCallbackQuery") {
+	for _, p := range h.tg.CallsTo("answerCallbackQuery") {
 		seen[p.Get("callback_query_id")]++
 	}
 	for q, n := range seen {
@@ -155,57 +70,57 @@ func checkAnsweredOnce(t *testing.T, h *harness) {
 func TestModeratorsClaimRelayResolveRate(t *testing.T) {
 	h := start(t, modOptions(modGroup))
 	tg, ctx := h.tg, context.Background()
-	tg.text(alice.ID, alice, "my messages won't send")
+	tg.Text(alice.ID, alice, "my messages won't send")
 	h.rec.wait(t, 1)
 
 	// The ticket appears in the group with its summary and buttons.
 	ticket := askHuman(t, h, modGroup)
-	if got := tg.buttons(ticket); !slices.Equal(got, []string{"t.claim.1", "t.resolve.1", "t.return.1"}) {
+	if got := tg.Buttons(ticket); !slices.Equal(got, []string{"t.claim.1", "t.resolve.1", "t.return.1"}) {
 		t.Fatalf("ticket buttons %v", got)
 	}
-	if text := tg.sentText(ticket); !strings.Contains(text, "Said: my messages won't send") {
+	if text := tg.SentText(ticket); !strings.Contains(text, "Said: my messages won't send") {
 		t.Errorf("the ticket lacks what the user said:\n%s", text)
 	}
-	if p := tg.sendCall(ticket); p.Get("parse_mode") != "HTML" || !strings.HasPrefix(p.Get("text"), "<b>Ticket #1") {
+	if p := tg.SendCall(ticket); p.Get("parse_mode") != "HTML" || !strings.HasPrefix(p.Get("text"), "<b>Ticket #1") {
 		t.Errorf("ticket sent as %v", p)
 	}
-	tg.waitMsg(alice.ID, "number 1 in the queue")
+	tg.WaitMsg(alice.ID, "number 1 in the queue")
 
 	// An administrator claims it: the ticket says so, the user is told.
-	_, q := tg.press(mia, ticket, "t.claim.1")
-	if a := tg.waitAnswer(q); a.Get("text") != "Done: ticket #1 is now claimed." || a.Get("show_alert") == "true" {
+	_, q := tg.Press(mia, ticket, "t.claim.1")
+	if a := tg.WaitAnswer(q); a.Get("text") != "Done: ticket #1 is now claimed." || a.Get("show_alert") == "true" {
 		t.Errorf("claim answered %v", a)
 	}
-	tg.waitText(ticket, "Claimed by Mia")
-	if got := tg.buttons(ticket); !slices.Equal(got, []string{"t.resolve.1", "t.return.1"}) {
+	tg.WaitText(ticket, "Claimed by Mia")
+	if got := tg.Buttons(ticket); !slices.Equal(got, []string{"t.resolve.1", "t.return.1"}) {
 		t.Errorf("buttons of the claimed ticket %v", got)
 	}
-	tg.waitMsg(alice.ID, "Mia from the moderators is here")
+	tg.WaitMsg(alice.ID, "Mia from the moderators is here")
 
 	// What the user writes reaches the group, as a reply to the ticket.
-	tg.text(alice.ID, alice, "it still fails <i>sometimes</i>")
-	line := tg.waitMsg(modGroup, "it still fails <i>sometimes</i>")
-	if p := tg.sendCall(line); p.Get("reply_to_message_id") != strconv.Itoa(ticket) || !strings.Contains(p.Get("text"), "&lt;i&gt;") {
+	tg.Text(alice.ID, alice, "it still fails <i>sometimes</i>")
+	line := tg.WaitMsg(modGroup, "it still fails <i>sometimes</i>")
+	if p := tg.SendCall(line); p.Get("reply_to_message_id") != strconv.Itoa(ticket) || !strings.Contains(p.Get("text"), "&lt;i&gt;") {
 		t.Errorf("user's line sent as %v", p)
 	}
 
 	// The moderator replies to the ticket message: the user gets it, escaped.
-	tg.replyTo(modGroup, mia, ticket, "Try <b>this</b> & restart")
-	got := tg.waitMsg(alice.ID, "Mia: Try <b>this</b> & restart")
-	if p := tg.sendCall(got); !strings.Contains(p.Get("text"), "Try &lt;b&gt;this&lt;/b&gt; &amp; restart") {
+	tg.ReplyTo(modGroup, mia, ticket, "Try <b>this</b> & restart")
+	got := tg.WaitMsg(alice.ID, "Mia: Try <b>this</b> & restart")
+	if p := tg.SendCall(got); !strings.Contains(p.Get("text"), "Try &lt;b&gt;this&lt;/b&gt; &amp; restart") {
 		t.Errorf("relay not escaped: %q", p.Get("text"))
 	}
 	// Replying to the user's line works too.
-	tg.replyTo(modGroup, mia, line, "and update the app")
-	tg.waitMsg(alice.ID, "Mia: and update the app")
+	tg.ReplyTo(modGroup, mia, line, "and update the app")
+	tg.WaitMsg(alice.ID, "Mia: and update the app")
 
 	// A second administrator is told who has it; a member is refused.
-	_, q = tg.press(maxi, ticket, "t.claim.1")
-	if a := tg.waitAnswer(q); a.Get("text") != "Ticket #1 is already claimed by Mia." || a.Get("show_alert") != "true" {
+	_, q = tg.Press(maxi, ticket, "t.claim.1")
+	if a := tg.WaitAnswer(q); a.Get("text") != "Ticket #1 is already claimed by Mia." || a.Get("show_alert") != "true" {
 		t.Errorf("second claim answered %v", a)
 	}
-	_, q = tg.press(nina, ticket, "t.resolve.1")
-	if a := tg.waitAnswer(q); a.Get("text") != "Sorry, only moderators can do that." || a.Get("show_alert") != "true" {
+	_, q = tg.Press(nina, ticket, "t.resolve.1")
+	if a := tg.WaitAnswer(q); a.Get("text") != "Sorry, only moderators can do that." || a.Get("show_alert") != "true" {
 		t.Errorf("member's press answered %v", a)
 	}
 	if tk, _ := h.store.GetTicket(ctx, 1); tk.State != bot.TicketClaimed || tk.Moderator != "telegram:31" {
@@ -216,24 +131,24 @@ func TestModeratorsClaimRelayResolveRate(t *testing.T) {
 	}
 
 	// /resolve N: the ticket closes, the user is asked to rate.
-	cmd := tg.say(modGroup, mia, "/resolve 1")
-	done := tg.waitMsg(modGroup, "Done: ticket #1 is now resolved.")
-	if p := tg.sendCall(done); p.Get("reply_to_message_id") != strconv.Itoa(cmd) {
+	cmd := tg.Say(modGroup, mia, "/resolve 1")
+	done := tg.WaitMsg(modGroup, "Done: ticket #1 is now resolved.")
+	if p := tg.SendCall(done); p.Get("reply_to_message_id") != strconv.Itoa(cmd) {
 		t.Errorf("the answer does not quote the command: %v", p)
 	}
-	tg.waitText(ticket, "Status: resolved")
-	if b := tg.buttons(ticket); b != nil {
+	tg.WaitText(ticket, "Status: resolved")
+	if b := tg.Buttons(ticket); b != nil {
 		t.Errorf("a resolved ticket keeps buttons %v", b)
 	}
-	rate := tg.waitMsg(alice.ID, "How would you rate")
-	if b := tg.buttons(rate); len(b) != 5 || b[3] != "rate.4" {
+	rate := tg.WaitMsg(alice.ID, "How would you rate")
+	if b := tg.Buttons(rate); len(b) != 5 || b[3] != "rate.4" {
 		t.Fatalf("rating buttons %v", b)
 	}
-	tg.press(alice, rate, "rate.4")
-	tg.waitMsg(alice.ID, "Anything you'd like to add")
-	tg.text(alice.ID, alice, "quick & kind")
-	tg.waitMsg(alice.ID, "Thanks for your feedback")
-	tg.waitMsg(modGroup, "rated 4/5: quick & kind")
+	tg.Press(alice, rate, "rate.4")
+	tg.WaitMsg(alice.ID, "Anything you'd like to add")
+	tg.Text(alice.ID, alice, "quick & kind")
+	tg.WaitMsg(alice.ID, "Thanks for your feedback")
+	tg.WaitMsg(modGroup, "rated 4/5: quick & kind")
 	tk, err := h.store.GetTicket(ctx, 1)
 	if err != nil || tk.State != bot.TicketResolved || tk.Rating != 4 || tk.Comment != "quick & kind" || tk.ModeratorName != "Mia" {
 		t.Errorf("stored ticket %+v, %v", tk, err)
@@ -242,15 +157,15 @@ func TestModeratorsClaimRelayResolveRate(t *testing.T) {
 		t.Errorf("ref %q", tk.Refs[Channel])
 	}
 
-	tg.text(modGroup, mia, "/tickets")
-	tg.waitMsg(modGroup, "No open tickets.")
+	tg.Text(modGroup, mia, "/tickets")
+	tg.WaitMsg(modGroup, "No open tickets.")
 
 	for _, m := range h.rec.wait(t, 1) {
 		if m.UserID != strconv.FormatInt(alice.ID, 10) {
 			t.Errorf("a message from the moderators' chat reached the assistant: %+v", m)
 		}
 	}
-	if n := tg.attemptsOf("getChatAdministrators"); n != 1 {
+	if n := tg.AttemptsOf("getChatAdministrators"); n != 1 {
 		t.Errorf("%d administrator look-ups; the list is cached", n)
 	}
 	checkAnsweredOnce(t, h)
@@ -265,17 +180,17 @@ func TestModeratorsTicketExpires(t *testing.T) {
 	if err := h.engine.Tick(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	told := tg.waitMsg(alice.ID, "no moderator was free")
-	if b := tg.buttons(told); !slices.Equal(b, []string{"ho.leave", "ho.continue"}) {
+	told := tg.WaitMsg(alice.ID, "no moderator was free")
+	if b := tg.Buttons(told); !slices.Equal(b, []string{"ho.leave", "ho.continue"}) {
 		t.Errorf("buttons %v", b)
 	}
-	tg.waitText(ticket, "Status: expired")
-	if b := tg.buttons(ticket); b != nil {
+	tg.WaitText(ticket, "Status: expired")
+	if b := tg.Buttons(ticket); b != nil {
 		t.Errorf("an expired ticket keeps buttons %v", b)
 	}
 	// A late claim is refused.
-	_, q := tg.press(mia, ticket, "t.claim.1")
-	if a := tg.waitAnswer(q); a.Get("text") != "Ticket #1 is closed (expired)." || a.Get("show_alert") != "true" {
+	_, q := tg.Press(mia, ticket, "t.claim.1")
+	if a := tg.WaitAnswer(q); a.Get("text") != "Ticket #1 is closed (expired)." || a.Get("show_alert") != "true" {
 		t.Errorf("late claim answered %v", a)
 	}
 }
@@ -285,26 +200,26 @@ func TestModeratorsAllowListNoteReturn(t *testing.T) {
 	tg := h.tg
 	ticket := askHuman(t, h, modGroup)
 
-	_, q := tg.press(ola, ticket, "t.claim.1")
-	if a := tg.waitAnswer(q); a.Get("text") != "Done: ticket #1 is now claimed." {
+	_, q := tg.Press(ola, ticket, "t.claim.1")
+	if a := tg.WaitAnswer(q); a.Get("text") != "Done: ticket #1 is now claimed." {
 		t.Fatalf("allow-listed claim answered %v", a)
 	}
-	tg.text(modGroup, ola, "/tickets")
-	tg.waitMsg(modGroup, "#1 @alice on telegram (asked), claimed by Ola")
-	tg.text(modGroup, ola, "/note 1 checked the account")
-	tg.waitMsg(modGroup, "Note added to ticket #1.")
-	_, q = tg.press(ola, ticket, "t.return.1")
-	if a := tg.waitAnswer(q); a.Get("text") != "Done: ticket #1 is now returned." {
+	tg.Text(modGroup, ola, "/tickets")
+	tg.WaitMsg(modGroup, "#1 @alice on telegram (asked), claimed by Ola")
+	tg.Text(modGroup, ola, "/note 1 checked the account")
+	tg.WaitMsg(modGroup, "Note added to ticket #1.")
+	_, q = tg.Press(ola, ticket, "t.return.1")
+	if a := tg.WaitAnswer(q); a.Get("text") != "Done: ticket #1 is now returned." {
 		t.Fatalf("return answered %v", a)
 	}
-	tg.waitMsg(alice.ID, "handed you back")
-	if n := tg.attemptsOf("getChatAdministrators"); n != 0 {
+	tg.WaitMsg(alice.ID, "handed you back")
+	if n := tg.AttemptsOf("getChatAdministrators"); n != 0 {
 		t.Errorf("%d administrator look-ups for an allow-listed moderator", n)
 	}
 
 	// The assistant answers the user again.
 	n := len(h.rec.wait(t, 1))
-	tg.text(alice.ID, alice, "my tiktok messages won't send")
+	tg.Text(alice.ID, alice, "my tiktok messages won't send")
 	h.rec.wait(t, n+1)
 	if turn := h.rec.turn(n); len(turn.Replies) == 0 || turn.Phase == flows.Handoff {
 		t.Errorf("the assistant did not answer: %+v", turn)
@@ -318,39 +233,39 @@ func TestModeratorsAllowListNoteReturn(t *testing.T) {
 func TestModeratorsForumTopics(t *testing.T) {
 	o := modOptions(forumGroup)
 	admins := o.before
-	o.before = func(tg *fakeTG) { admins(tg); tg.forum(forumGroup) }
+	o.before = func(tg *telegramtest.Server) { admins(tg); tg.Forum(forumGroup) }
 	h := start(t, o)
 	tg := h.tg
 	ticket := askHuman(t, h, forumGroup)
-	topics := tg.callsTo("createForumTopic")
+	topics := tg.CallsTo("createForumTopic")
 	if len(topics) != 1 || topics[0].Get("name") != "Ticket #1" {
 		t.Fatalf("createForumTopic calls %v", topics)
 	}
-	thread := tg.msg(ticket)["message_thread_id"].(int)
-	if p := tg.sendCall(ticket); p.Get("message_thread_id") != strconv.Itoa(thread) {
+	thread := tg.Msg(ticket)["message_thread_id"].(int)
+	if p := tg.SendCall(ticket); p.Get("message_thread_id") != strconv.Itoa(thread) {
 		t.Errorf("ticket posted outside its topic: %v", p)
 	}
-	tg.text(alice.ID, alice, "hello?")
-	line := tg.waitMsg(forumGroup, "hello?")
-	if p := tg.sendCall(line); p.Get("message_thread_id") != strconv.Itoa(thread) {
+	tg.Text(alice.ID, alice, "hello?")
+	line := tg.WaitMsg(forumGroup, "hello?")
+	if p := tg.SendCall(line); p.Get("message_thread_id") != strconv.Itoa(thread) {
 		t.Errorf("user's line outside the topic: %v", p)
 	}
 
 	// Chatter in the General topic is ignored; a message in the ticket's
 	// topic is relayed (and claims the ticket).
-	tg.text(forumGroup, mia, "morning all")
-	tg.inTopic(forumGroup, mia, thread, "Hi Alice, I'm on it")
-	tg.waitMsg(alice.ID, "Mia from the moderators is here")
-	tg.waitMsg(alice.ID, "Mia: Hi Alice, I'm on it")
-	tg.waitText(ticket, "Claimed by Mia")
+	tg.Text(forumGroup, mia, "morning all")
+	tg.InTopic(forumGroup, mia, thread, "Hi Alice, I'm on it")
+	tg.WaitMsg(alice.ID, "Mia from the moderators is here")
+	tg.WaitMsg(alice.ID, "Mia: Hi Alice, I'm on it")
+	tg.WaitText(ticket, "Claimed by Mia")
 
 	// A command without a number acts on the topic's ticket.
-	tg.inTopic(forumGroup, mia, thread, "/resolve")
-	done := tg.waitMsg(forumGroup, "Done: ticket #1 is now resolved.")
-	if p := tg.sendCall(done); p.Get("message_thread_id") != strconv.Itoa(thread) {
+	tg.InTopic(forumGroup, mia, thread, "/resolve")
+	done := tg.WaitMsg(forumGroup, "Done: ticket #1 is now resolved.")
+	if p := tg.SendCall(done); p.Get("message_thread_id") != strconv.Itoa(thread) {
 		t.Errorf("answer outside the topic: %v", p)
 	}
-	tg.waitMsg(alice.ID, "How would you rate")
+	tg.WaitMsg(alice.ID, "How would you rate")
 	if acts := h.rec.waitActs(t, 2); len(acts) != 2 || acts[0].Ref != fmt.Sprintf("%d:t%d", forumGroup, thread) {
 		t.Errorf("actions %+v", acts)
 	}
@@ -373,21 +288,21 @@ func TestModeratorsAfterRestart(t *testing.T) {
 	h := start(t, modOptions(modGroup))
 	tg := h.tg
 	ticket := askHuman(t, h, modGroup)
-	tg.text(alice.ID, alice, "anyone?")
+	tg.Text(alice.ID, alice, "anyone?")
 	h.rec.wait(t, 2)
-	line := tg.waitMsg(modGroup, "anyone?")
+	line := tg.WaitMsg(modGroup, "anyone?")
 	forgetMessages(h.a)
 	// The ticket message is still known by its ref.
-	tg.replyTo(modGroup, mia, ticket, "I'm here")
-	tg.waitMsg(alice.ID, "Mia: I'm here")
-	tg.waitText(ticket, "Claimed by Mia")
+	tg.ReplyTo(modGroup, mia, ticket, "I'm here")
+	tg.WaitMsg(alice.ID, "Mia: I'm here")
+	tg.WaitText(ticket, "Claimed by Mia")
 	// A line about the ticket is not: the moderator is told what to do.
-	tg.replyTo(modGroup, mia, line, "hello again")
-	tg.waitMsg(modGroup, DefaultTexts.ModHint)
+	tg.ReplyTo(modGroup, mia, line, "hello again")
+	tg.WaitMsg(modGroup, DefaultTexts.ModHint)
 	// A picture is not relayed.
-	tg.push("message", withField(withField(tg.message(modGroup, mia, ""), "sticker", sticker()), "reply_to_message", tg.msg(ticket)))
-	tg.waitMsg(modGroup, DefaultTexts.ModNotText)
-	if n := len(tg.callsTo("sendMessage")); n == 0 || strings.Contains(tg.sentText(tg.lastSent()), "hello again") {
+	tg.Push("message", withField(withField(tg.Message(modGroup, mia, ""), "sticker", sticker()), "reply_to_message", tg.Msg(ticket)))
+	tg.WaitMsg(modGroup, DefaultTexts.ModNotText)
+	if n := len(tg.CallsTo("sendMessage")); n == 0 || strings.Contains(tg.SentText(tg.LastSent()), "hello again") {
 		t.Error("a line the bot could not place was relayed")
 	}
 }
@@ -395,19 +310,19 @@ func TestModeratorsAfterRestart(t *testing.T) {
 func TestModeratorsForumAfterRestart(t *testing.T) {
 	o := modOptions(forumGroup)
 	admins := o.before
-	o.before = func(tg *fakeTG) { admins(tg); tg.forum(forumGroup) }
+	o.before = func(tg *telegramtest.Server) { admins(tg); tg.Forum(forumGroup) }
 	h := start(t, o)
 	tg := h.tg
 	ticket := askHuman(t, h, forumGroup)
-	thread := tg.msg(ticket)["message_thread_id"].(int)
+	thread := tg.Msg(ticket)["message_thread_id"].(int)
 	forgetMessages(h.a)
-	tg.inTopic(forumGroup, mia, thread, "I'm here")
-	tg.waitMsg(alice.ID, "Mia: I'm here")
+	tg.InTopic(forumGroup, mia, thread, "I'm here")
+	tg.WaitMsg(alice.ID, "Mia: I'm here")
 	// The ticket message of the topic is not known any more: its new state
 	// is posted in the topic.
-	update := tg.waitMsg(forumGroup, "Claimed by Mia")
-	if update == ticket || tg.msg(update)["message_thread_id"] != thread {
-		t.Errorf("update %d (ticket %d) in thread %v", update, ticket, tg.msg(update)["message_thread_id"])
+	update := tg.WaitMsg(forumGroup, "Claimed by Mia")
+	if update == ticket || tg.Msg(update)["message_thread_id"] != thread {
+		t.Errorf("update %d (ticket %d) in thread %v", update, ticket, tg.Msg(update)["message_thread_id"])
 	}
 }
 
@@ -415,7 +330,7 @@ func TestModChatRouting(t *testing.T) {
 	long := strings.Repeat("a long answer ", 20)
 	h := start(t, options{
 		config: func(c *Config) { c.ModChatID = modGroup },
-		before: func(tg *fakeTG) { tg.admin(modGroup, mia, "creator") },
+		before: func(tg *telegramtest.Server) { tg.Admin(modGroup, mia, "creator") },
 		mod: func(a bot.ModAction) bot.ModReply {
 			if a.Op == bot.ModResolve {
 				return bot.ModReply{Text: long}
@@ -424,21 +339,21 @@ func TestModChatRouting(t *testing.T) {
 		},
 	})
 	tg := h.tg
-	tg.text(modGroup, mia, "hello everyone")
-	tg.text(modGroup, mia, "@dmdoctor_bot my DMs fail")
-	tg.text(modGroup, mia, "/troubleshoot")
-	tg.text(modGroup, mia, "/claim@otherbot 3")
-	claim := tg.say(modGroup, mia, "/claim 3")
-	tg.waitMsg(modGroup, "ok claim")
-	refused := tg.say(modGroup, nina, "/claim@dmdoctor_bot 4")
-	tg.push("edited_message", withField(tg.message(modGroup, mia, "/claim 5"), "edit_date", time.Now().Unix()))
-	note := tg.say(modGroup, mia, "/note 3 called her")
-	help := tg.say(modGroup, mia, "/resolve")
-	okMsg := tg.waitMsg(modGroup, "ok help")
-	tg.replyTo(modGroup, mia, okMsg, "who is this for?")
-	tg.waitMsg(modGroup, DefaultTexts.ModHint)
-	_, other := tg.press(mia, okMsg, "1.o.yes")
-	_, press := tg.press(mia, okMsg, "t.resolve.3")
+	tg.Text(modGroup, mia, "hello everyone")
+	tg.Text(modGroup, mia, "@dmdoctor_bot my DMs fail")
+	tg.Text(modGroup, mia, "/troubleshoot")
+	tg.Text(modGroup, mia, "/claim@otherbot 3")
+	claim := tg.Say(modGroup, mia, "/claim 3")
+	tg.WaitMsg(modGroup, "ok claim")
+	refused := tg.Say(modGroup, nina, "/claim@dmdoctor_bot 4")
+	tg.Push("edited_message", withField(tg.Message(modGroup, mia, "/claim 5"), "edit_date", time.Now().Unix()))
+	note := tg.Say(modGroup, mia, "/note 3 called her")
+	help := tg.Say(modGroup, mia, "/resolve")
+	okMsg := tg.WaitMsg(modGroup, "ok help")
+	tg.ReplyTo(modGroup, mia, okMsg, "who is this for?")
+	tg.WaitMsg(modGroup, DefaultTexts.ModHint)
+	_, other := tg.Press(mia, okMsg, "1.o.yes")
+	_, press := tg.Press(mia, okMsg, "t.resolve.3")
 	acts := h.rec.waitActs(t, 5)
 	byMsg := func(a, b bot.ModAction) int { return strings.Compare(a.MsgID, b.MsgID) }
 	slices.SortFunc(acts, byMsg) // moderators' actions run in parallel
@@ -454,24 +369,24 @@ func TestModChatRouting(t *testing.T) {
 	if !slices.Equal(acts, want) {
 		t.Errorf("actions:\n%+v\nwant\n%+v", acts, want)
 	}
-	if a := tg.waitAnswer(other); a.Get("text") != "" {
+	if a := tg.WaitAnswer(other); a.Get("text") != "" {
 		t.Errorf("a press on another button answered %v", a)
 	}
 	// Too long for a notice: answered empty, said in the chat.
-	if a := tg.waitAnswer(press); a.Get("text") != "" {
+	if a := tg.WaitAnswer(press); a.Get("text") != "" {
 		t.Errorf("long answer as a notice: %v", a)
 	}
-	tg.waitMsg(modGroup, strings.TrimSpace(long))
+	tg.WaitMsg(modGroup, strings.TrimSpace(long))
 	if n := len(h.rec.msgs); n != 0 {
 		t.Errorf("%d messages of the moderators' chat reached the assistant", n)
 	}
-	if n := tg.attemptsOf("getChatAdministrators"); n != 1 {
+	if n := tg.AttemptsOf("getChatAdministrators"); n != 1 {
 		t.Errorf("%d administrator look-ups; want 1 (cached)", n)
 	}
-	if n := len(tg.callsTo("sendChatAction")); n != 0 {
+	if n := len(tg.CallsTo("sendChatAction")); n != 0 {
 		t.Errorf("typing shown in the moderators' chat")
 	}
-	cmds := tg.callsTo("setMyCommands")
+	cmds := tg.CallsTo("setMyCommands")
 	scoped := slices.IndexFunc(cmds, func(p url.Values) bool { return p.Get("scope") != "" })
 	if len(cmds) != 2 || scoped < 0 || cmds[scoped].Get("scope") != `{"type":"chat","chat_id":-100555}` ||
 		!strings.Contains(cmds[scoped].Get("commands"), `"tickets"`) {
@@ -508,7 +423,7 @@ func TestTicketMessage(t *testing.T) {
 		t.Errorf("an edit without buttons must send an empty keyboard: %+v", m.markup)
 	}
 	huge := a.ticketMessage(bot.TicketView{Text: "Ticket #3\n" + strings.Repeat("é", 5000)}, false)
-	if n := utf16Len(htmlText(huge.html)); n > maxMessageLen {
+	if n := utf16Len(telegramtest.HTMLText(huge.html)); n > maxMessageLen {
 		t.Errorf("a huge ticket is %d characters", n)
 	}
 	q := &tgbotapi.Message{Entities: []tgbotapi.MessageEntity{{Type: "bold", Offset: 0, Length: 9}}}
@@ -558,13 +473,13 @@ func TestConfigFromEnvModerators(t *testing.T) {
 func TestModPlaceFailures(t *testing.T) {
 	h := start(t, options{
 		config: func(c *Config) { c.ModChatID = forumGroup },
-		before: func(tg *fakeTG) { tg.forum(forumGroup) },
+		before: func(tg *telegramtest.Server) { tg.Forum(forumGroup) },
 	})
 	tg, ctx := h.tg, context.Background()
 	view := bot.TicketView{Text: "Ticket #7 from someone\nStatus: pending", Buttons: []flows.Button{{ID: "t.claim.7", Label: "Claim"}}}
 
 	// No right to create topics: the ticket goes to the chat itself.
-	tg.fail("createForumTopic", 1, fault{status: 400, description: "Bad Request: not enough rights to create a topic"})
+	tg.Fail("createForumTopic", 1, telegramtest.Fault{Status: 400, Description: "Bad Request: not enough rights to create a topic"})
 	ref, err := h.a.Post(ctx, bot.Ticket{ID: 7}, view)
 	if err != nil || !strings.HasPrefix(ref, fmt.Sprintf("%d:m", forumGroup)) {
 		t.Fatalf("Post without topics: %q, %v", ref, err)
@@ -578,12 +493,12 @@ func TestModPlaceFailures(t *testing.T) {
 	if err := h.a.Notify(ctx, bot.Ticket{ID: 7}, ref, long); err != nil {
 		t.Fatal(err)
 	}
-	sent := tg.callsTo("sendMessage")
+	sent := tg.CallsTo("sendMessage")
 	if n := len(sent); n != 3 || sent[1].Get("reply_to_message_id") == "" || sent[2].Get("reply_to_message_id") != "" {
 		t.Errorf("%d messages for the ticket and a long line: %v", n, sent)
 	}
 	// Telegram down: Post fails, counted, the token not logged.
-	tg.fail("sendMessage", DefaultMaxAttempts, fault{status: 502, description: "Bad Gateway"})
+	tg.Fail("sendMessage", DefaultMaxAttempts, telegramtest.Fault{Status: 502, Description: "Bad Gateway"})
 	if _, err := h.a.Post(ctx, bot.Ticket{ID: 8}, view); err == nil || strings.Contains(err.Error(), fakeToken) {
 		t.Errorf("Post with Telegram down: %v", err)
 	}

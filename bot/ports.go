@@ -37,6 +37,11 @@ type Classifier interface {
 //     and leased to the caller until now+OutboxLease (now by the store's
 //     own clock) so that no other instance delivers them meanwhile. Turn
 //     returns the saved outbox entries with their IDs.
+//   - When the Change carries a Ticket, the same unit also stores it as a
+//     new pending ticket, unless the user already has an open one (then
+//     that one is kept), and the saved conversation's Handoff.Ticket holds
+//     the new or existing ticket's ID (fn must set Handoff). So a hand-off
+//     never exists without its ticket, whenever the process dies.
 //   - If msgID is not empty and was handled before for this key's channel,
 //     Turn returns ErrDuplicate without calling fn. If fn returns an error,
 //     nothing is saved and Turn returns it.
@@ -120,6 +125,9 @@ type Change struct {
 	Transcript []Line
 	// Outcome, when set, records how a conversation ended (for stats).
 	Outcome *Outcome
+	// Ticket, when set, opens a moderator ticket in the same unit (see
+	// Store.Turn).
+	Ticket *Ticket
 }
 
 // Line is one transcript line.

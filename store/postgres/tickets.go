@@ -90,6 +90,20 @@ const openWhere = `t.channel = $1 AND t.user_id = $2 AND t.state IN ('pending', 
 // CreateTicket implements bot.Store. The new ticket's History starts with
 // its pending state at Created.
 func (s *Store) CreateTicket(ctx context.Context, t bot.Ticket) (bot.Ticket, bool, error) {
+	return createTicket(ctx, s.pool, t)
+}
+
+// ticketQuerier is what createTicket needs: a pool or a transaction's
+// connection.
+type ticketQuerier interface {
+	querier
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// createTicket stores a new pending ticket unless the user has an open
+// one, which it returns instead. On a connection inside a transaction it
+// is part of that transaction.
+func createTicket(ctx context.Context, q ticketQuerier, t bot.Ticket) (bot.Ticket, bool, error) {
 	n := bot.Ticket{
 		Key: t.Key, UserName: t.UserName, Address: t.Address, Reason: t.Reason, Summary: t.Summary,
 		State: bot.TicketPending, Created: t.Created, Notes: slices.Clone(t.Notes),
@@ -111,7 +125,7 @@ func (s *Store) CreateTicket(ctx context.Context, t bot.Ticket) (bot.Ticket, boo
 	// unless there is one, else return it (unless it closed meanwhile:
 	// then try again).
 	for range maxAttempts {
-		err := s.pool.QueryRow(ctx, `INSERT INTO tickets (channel, user_id, user_name, address, reason, summary, state, created, notes, history)
+		err := q.QueryRow(ctx, `INSERT INTO tickets (channel, user_id, user_name, address, reason, summary, state, created, notes, history)
 			VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)
 			ON CONFLICT (channel, user_id) WHERE state IN ('pending', 'claimed') DO NOTHING RETURNING id`,
 			n.Key.Channel, n.Key.User, n.UserName, string(n.Address), n.Reason, summary, n.Created, notes, history).Scan(&n.ID)
@@ -122,7 +136,7 @@ func (s *Store) CreateTicket(ctx context.Context, t bot.Ticket) (bot.Ticket, boo
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return bot.Ticket{}, false, fmt.Errorf("postgres: create ticket for %s: %w", t.Key, wrapCtx(ctx, err))
 		}
-		open, err := ticket(ctx, s.pool, openWhere, "", t.Key.Channel, t.Key.User)
+		open, err := ticket(ctx, q, openWhere, "", t.Key.Channel, t.Key.User)
 		if err == nil {
 			return open, false, nil
 		}

@@ -150,6 +150,18 @@ func (s *Store) turnOn(ctx context.Context, conn *pgx.Conn, key bot.Key, msgID s
 	if err != nil {
 		return nil, fnError{err}
 	}
+	if ch.Ticket != nil {
+		// The hand-off and its ticket commit together.
+		tkt := *ch.Ticket
+		tkt.Key = key
+		t, _, err := createTicket(ctx, conn, tkt)
+		if err != nil {
+			return nil, fmt.Errorf("ticket: %w", err)
+		}
+		if c.Handoff != nil {
+			c.Handoff.Ticket = t.ID
+		}
+	}
 	c.Key, c.Version = key, read+1
 	if data, err = json.Marshal(c); err != nil {
 		return nil, fmt.Errorf("conversation: %w", err)

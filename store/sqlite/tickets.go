@@ -128,48 +128,54 @@ func (s *Store) CreateTicket(ctx context.Context, t bot.Ticket) (bot.Ticket, boo
 	var created bool
 	var got bot.Ticket
 	err := s.exec(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		open, err := ticket(ctx, tx, `channel = ? AND user_id = ? AND state IN ('pending', 'claimed')`, t.Key.Channel, t.Key.User)
-		if err == nil {
-			got, created = open, false
-			return nil
-		}
-		if !errors.Is(err, bot.ErrNotFound) {
-			return err
-		}
-		n := t
-		n.ID, n.State, n.Moderator, n.ModeratorName = 0, bot.TicketPending, "", ""
-		n.Claimed, n.Closed, n.Rating, n.Comment, n.Refs = time.Time{}, time.Time{}, 0, "", nil
-		n.Notes = slices.Clone(t.Notes)
-		n.History = []bot.TicketEvent{{State: bot.TicketPending, Time: t.Created}}
-		summary, err := json.Marshal(n.Summary)
-		if err != nil {
-			return err
-		}
-		notes, err := jsonList(n.Notes)
-		if err != nil {
-			return err
-		}
-		history, err := jsonList(n.History)
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO tickets (channel, user_id, user_name, address, reason, summary, state,
-			moderator, moderator_name, created, claimed, closed, notes, history, rating, comment, rated)
-			VALUES (?, ?, ?, ?, ?, ?, ?, '', '', ?, 0, 0, ?, ?, 0, '', 0)`,
-			n.Key.Channel, n.Key.User, n.UserName, string(n.Address), n.Reason, summary, n.State, ts(n.Created), notes, history)
-		if err != nil {
-			return err
-		}
-		if n.ID, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		got, created = n, true
-		return nil
+		var err error
+		got, created, err = createTicket(ctx, tx, t)
+		return err
 	})
 	if err != nil {
 		return bot.Ticket{}, false, fmt.Errorf("sqlite: create ticket for %s: %w", t.Key, err)
 	}
 	return got, created, nil
+}
+
+// createTicket stores a new pending ticket in tx unless the user has an
+// open one, which it returns instead.
+func createTicket(ctx context.Context, tx *sql.Tx, t bot.Ticket) (bot.Ticket, bool, error) {
+	open, err := ticket(ctx, tx, `channel = ? AND user_id = ? AND state IN ('pending', 'claimed')`, t.Key.Channel, t.Key.User)
+	if err == nil {
+		return open, false, nil
+	}
+	if !errors.Is(err, bot.ErrNotFound) {
+		return bot.Ticket{}, false, err
+	}
+	n := t
+	n.ID, n.State, n.Moderator, n.ModeratorName = 0, bot.TicketPending, "", ""
+	n.Claimed, n.Closed, n.Rating, n.Comment, n.Refs = time.Time{}, time.Time{}, 0, "", nil
+	n.Notes = slices.Clone(t.Notes)
+	n.History = []bot.TicketEvent{{State: bot.TicketPending, Time: t.Created}}
+	summary, err := json.Marshal(n.Summary)
+	if err != nil {
+		return bot.Ticket{}, false, err
+	}
+	notes, err := jsonList(n.Notes)
+	if err != nil {
+		return bot.Ticket{}, false, err
+	}
+	history, err := jsonList(n.History)
+	if err != nil {
+		return bot.Ticket{}, false, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO tickets (channel, user_id, user_name, address, reason, summary, state,
+		moderator, moderator_name, created, claimed, closed, notes, history, rating, comment, rated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '', '', ?, 0, 0, ?, ?, 0, '', 0)`,
+		n.Key.Channel, n.Key.User, n.UserName, string(n.Address), n.Reason, summary, n.State, ts(n.Created), notes, history)
+	if err != nil {
+		return bot.Ticket{}, false, err
+	}
+	if n.ID, err = res.LastInsertId(); err != nil {
+		return bot.Ticket{}, false, err
+	}
+	return n, true, nil
 }
 
 // GetTicket implements bot.Store.

@@ -116,6 +116,11 @@ func (s *Store) save(ctx context.Context, key bot.Key, msgID string, l loaded, c
 	if err != nil {
 		return nil, fmt.Errorf("conversation: %w", err)
 	}
+	var tkt bot.Ticket
+	if ch.Ticket != nil {
+		tkt = *ch.Ticket
+		tkt.Key = key
+	}
 	lines := ch.Transcript
 	if len(lines) > bot.TranscriptLimit {
 		lines = lines[len(lines)-bot.TranscriptLimit:]
@@ -150,6 +155,19 @@ func (s *Store) save(ctx context.Context, key bot.Key, msgID string, l loaded, c
 		}
 		var res sql.Result
 		var err error
+		if ch.Ticket != nil {
+			// The hand-off and its ticket commit together.
+			t, _, err := createTicket(ctx, tx, tkt)
+			if err != nil {
+				return fmt.Errorf("ticket: %w", err)
+			}
+			if c.Handoff != nil && c.Handoff.Ticket != t.ID {
+				c.Handoff.Ticket = t.ID
+				if data, err = json.Marshal(c); err != nil {
+					return fmt.Errorf("conversation: %w", err)
+				}
+			}
+		}
 		if l.conv.Version == 0 {
 			res, err = s.stmt(ctx, tx, qInsertConv).ExecContext(ctx, key.Channel, key.User, data,
 				ts(c.Created), ts(c.Updated), version, total)

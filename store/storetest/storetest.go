@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 		{"TurnSerialisedOneKey", s.turnSerialisedOneKey},
 		{"TurnConcurrentKeys", s.turnConcurrentKeys},
 		{"TurnWaitHonoursContext", s.turnWaitHonoursContext},
+		{"TurnOpensTicket", s.turnOpensTicket},
 		{"OutboxIDs", s.outboxIDs},
 		{"OutboxLease", s.outboxLease},
 		{"OutboxClaimConcurrent", s.outboxClaimConcurrent},

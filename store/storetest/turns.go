@@ -405,3 +405,55 @@ func jsonOf(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// turnOpensTicket: a Change with a Ticket stores the ticket with the turn
+// and the conversation's Handoff points at it; a second hand-off while it
+// is open keeps the same ticket.
+func (s *suite) turnOpensTicket(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	k := key("handoff")
+	handoff := func(msg string) {
+		turn(t, st, k, msg, func(c *bot.Conversation) (bot.Change, error) {
+			if c.Version == 0 {
+				c.Created = at(0)
+			}
+			c.Updated = at(time.Minute)
+			c.Handoff = &bot.HandoffState{Mode: bot.ModePending}
+			return bot.Change{Ticket: &bot.Ticket{Key: k, Reason: flows.ReasonAsked, Created: at(time.Minute),
+				Summary: flows.Summary{Reason: flows.ReasonAsked, Last: []string{"help"}}}}, nil
+		})
+	}
+	handoff("m1")
+	tk, err := st.OpenTicket(ctx, k)
+	if err != nil {
+		t.Fatalf("no open ticket after a hand-off turn: %v", err)
+	}
+	if tk.State != bot.TicketPending || tk.Reason != flows.ReasonAsked || len(tk.Summary.Last) != 1 {
+		t.Fatalf("ticket %+v", tk)
+	}
+	c, err := st.Get(ctx, k)
+	if err != nil || c.Handoff == nil || c.Handoff.Ticket != tk.ID {
+		t.Fatalf("conversation hand-off %+v (ticket %d), err %v", c.Handoff, tk.ID, err)
+	}
+	handoff("m2")
+	all, _ := st.ListTickets(ctx)
+	if len(all) != 1 {
+		t.Fatalf("%d tickets after two hand-offs of one user", len(all))
+	}
+	c, _ = st.Get(ctx, k)
+	if c.Handoff.Ticket != tk.ID {
+		t.Fatalf("second hand-off points at %d, want %d", c.Handoff.Ticket, tk.ID)
+	}
+	// A failing turn opens no ticket.
+	other := key("failing")
+	_, err = st.Turn(ctx, other, "m1", func(c *bot.Conversation) (bot.Change, error) {
+		return bot.Change{Ticket: &bot.Ticket{Key: other, Reason: flows.ReasonAsked, Created: at(0)}}, errors.New("boom")
+	})
+	if err == nil {
+		t.Fatal("fn's error not returned")
+	}
+	if _, err := st.OpenTicket(ctx, other); !errors.Is(err, bot.ErrNotFound) {
+		t.Fatalf("a failed turn left a ticket: %v", err)
+	}
+}

@@ -82,8 +82,21 @@ const minGain = 0.02
 // nextQuestion returns the unasked triage question with the largest
 // expected information gain over the current belief, or nil when no
 // question is worth asking. Ties go to the question listed first.
+//
+// It computes what likelihood, posterior and entropy would, without a
+// map per answer: the belief is read once into slices, and each
+// question's likelihoods are computed per cause in one pass over its
+// options.
 func nextQuestion(k *kb.KB, b map[string]float64, asked []string) *kb.Question {
 	h := entropy(b)
+	ids := make([]string, 0, len(b))
+	ps := make([]float64, 0, len(b))
+	for id, p := range b {
+		ids = append(ids, id)
+		ps = append(ps, p)
+	}
+	n := len(ids)
+	var like, post []float64
 	var best *kb.Question
 	bestGain := minGain
 	for i := range k.Triage.Questions {
@@ -91,14 +104,21 @@ func nextQuestion(k *kb.KB, b map[string]float64, asked []string) *kb.Question {
 		if slices.Contains(asked, q.ID) {
 			continue
 		}
+		like = likelihoods(like, q, ids)
 		expected := 0.0
-		for _, o := range q.Options {
+		for o := range q.Options {
+			l := like[o*n : (o+1)*n]
 			po := 0.0
-			for id, p := range b {
-				po += p * likelihood(q, o.ID, id)
+			for j, p := range ps {
+				po += p * l[j]
 			}
 			if po > 0 {
-				expected += po * entropy(posterior(k, b, q, o.ID))
+				post = append(post[:0], ps...)
+				for j := range post {
+					post[j] *= l[j]
+				}
+				normalizeSlice(post)
+				expected += po * entropySlice(post)
 			}
 		}
 		if gain := h - expected; gain > bestGain {
@@ -106,4 +126,59 @@ func nextQuestion(k *kb.KB, b map[string]float64, asked []string) *kb.Question {
 		}
 	}
 	return best
+}
+
+// likelihoods fills dst (reused when big enough) with likelihood(q,
+// option, cause) for every option of q and every cause of ids: the value
+// for option o and cause j at o*len(ids)+j.
+func likelihoods(dst []float64, q *kb.Question, ids []string) []float64 {
+	n, no := len(ids), len(q.Options)
+	if cap(dst) < n*no {
+		dst = make([]float64, n*no)
+	}
+	dst = dst[:n*no]
+	for j, cause := range ids {
+		sum := 0.0
+		for o := range q.Options {
+			v := 1.0
+			if x, ok := q.Options[o].Weights[cause]; ok {
+				v = x
+			}
+			sum += v
+			dst[o*n+j] = v
+		}
+		for o := range no {
+			if sum == 0 {
+				dst[o*n+j] = 0
+			} else {
+				dst[o*n+j] /= sum
+			}
+		}
+	}
+	return dst
+}
+
+// normalizeSlice is normalizeBelief over a slice.
+func normalizeSlice(b []float64) {
+	sum := 0.0
+	for _, v := range b {
+		sum += v
+	}
+	if sum <= 0 {
+		return
+	}
+	for i, v := range b {
+		b[i] = v / sum
+	}
+}
+
+// entropySlice is entropy over a slice.
+func entropySlice(b []float64) float64 {
+	h := 0.0
+	for _, p := range b {
+		if p > 0 {
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
 }

@@ -89,7 +89,7 @@ func (t *turn) enterCause(id string, confidence float64) {
 	if !slices.Contains(t.s.Detected, id) {
 		t.s.Detected = append(t.s.Detected, id)
 	}
-	t.replies = append(t.replies, Reply{Text: fill(t.k.Msg("cause_intro"), c)})
+	t.replies = append(t.replies, Reply{Text: t.f.causeIntro(c)})
 	if len(c.Questions) > 0 && confidence < t.f.cfg.SkipConfirm {
 		t.ask(Confirm, id, c.Questions[0].ID)
 		return
@@ -127,13 +127,33 @@ func (t *turn) confirmAnswer(tok string) {
 }
 
 func (t *turn) giveSteps(c *kb.Cause) {
+	t.replies = append(t.replies, Reply{Text: t.f.causeSteps(c)})
+	t.ask(Feedback, c.ID, "")
+}
+
+// causeIntro is the message that introduces a cause.
+func (f *Flow) causeIntro(c *kb.Cause) string {
+	if ts, ok := f.texts[c.ID]; ok && f.kb.ByID[c.ID] == c {
+		return ts.intro
+	}
+	return fill(f.kb.Msg("cause_intro"), c)
+}
+
+// causeSteps is the message that gives a cause's fix steps.
+func (f *Flow) causeSteps(c *kb.Cause) string {
+	if ts, ok := f.texts[c.ID]; ok && f.kb.ByID[c.ID] == c {
+		return ts.steps
+	}
+	return stepsText(f.kb, c)
+}
+
+func stepsText(k *kb.KB, c *kb.Cause) string {
 	var b strings.Builder
-	b.WriteString(t.k.Msg("steps_intro"))
+	b.WriteString(k.Msg("steps_intro"))
 	for i, s := range c.Steps {
 		fmt.Fprintf(&b, "\n%d. %s", i+1, strings.TrimSpace(s))
 	}
-	t.replies = append(t.replies, Reply{Text: b.String()})
-	t.ask(Feedback, c.ID, "")
+	return b.String()
 }
 
 func (t *turn) fixed() {

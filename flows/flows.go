@@ -47,11 +47,22 @@ const maxRemembered = 280
 type Flow struct {
 	kb  *kb.KB
 	cfg Config
+	// texts are each cause's rendered introduction and fix steps, the
+	// same on every turn: rendered once by New.
+	texts map[string]causeTexts
+}
+
+type causeTexts struct {
+	intro, steps string
 }
 
 // New returns a Flow over a validated knowledge base.
 func New(k *kb.KB, cfg Config) *Flow {
-	return &Flow{kb: k, cfg: cfg.withDefaults()}
+	f := &Flow{kb: k, cfg: cfg.withDefaults(), texts: make(map[string]causeTexts, len(k.Causes))}
+	for _, c := range k.Causes {
+		f.texts[c.ID] = causeTexts{intro: fill(k.Msg("cause_intro"), c), steps: stepsText(k, c)}
+	}
+	return f
 }
 
 // KB returns the knowledge base the flow runs on.

@@ -108,6 +108,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return checkConfig(ctx, fv, getenv, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, getenv)
+	case "loadtest":
+		return runLoadtest(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

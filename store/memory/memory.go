@@ -6,8 +6,8 @@ package memory
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -40,8 +40,40 @@ type handledKey struct{ channel, id string }
 
 // entry holds one conversation.
 type entry struct {
-	conv       []byte // JSON of bot.Conversation: callers never share memory with the store
-	transcript []bot.Line
+	// conv is nil until the first turn is saved. It is never handed out:
+	// callers get copies (copyConv), so they never share memory with the
+	// store.
+	conv *bot.Conversation
+	// lines is the transcript: a ring of at most bot.TranscriptLimit lines,
+	// the oldest at head once it is full.
+	lines []bot.Line
+	head  int
+}
+
+// addLines appends to the transcript, dropping the oldest lines beyond
+// bot.TranscriptLimit.
+func (e *entry) addLines(ls []bot.Line) {
+	for _, l := range ls {
+		if len(e.lines) < bot.TranscriptLimit {
+			if len(e.lines) == cap(e.lines) {
+				e.lines = slices.Grow(e.lines, min(max(2*cap(e.lines), 8), bot.TranscriptLimit)-len(e.lines))
+			}
+			e.lines = append(e.lines, l)
+			continue
+		}
+		e.lines[e.head] = l
+		e.head = (e.head + 1) % len(e.lines)
+	}
+}
+
+// transcript returns a copy of the transcript, oldest line first (nil when
+// there is none).
+func (e *entry) transcript() []bot.Line {
+	if len(e.lines) == 0 {
+		return nil
+	}
+	out := make([]bot.Line, 0, len(e.lines))
+	return append(append(out, e.lines[e.head:]...), e.lines[:e.head]...)
 }
 
 type outboxEntry struct {
@@ -114,12 +146,9 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 	}
 	var c bot.Conversation
 	if e.conv != nil {
-		err = json.Unmarshal(e.conv, &c)
+		c = copyConv(e.conv)
 	}
 	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
 
 	ch, err := fn(&c)
 	if err != nil {
@@ -127,10 +156,7 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 	}
 	c.Key = key
 	c.Version++
-	data, err := json.Marshal(&c)
-	if err != nil {
-		return nil, err
-	}
+	saved := copyConv(&c)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,11 +169,8 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 	if msgID != "" {
 		s.handled[handledKey{key.Channel, msgID}] = struct{}{}
 	}
-	e.conv = data
-	e.transcript = append(e.transcript, ch.Transcript...)
-	if n := len(e.transcript) - bot.TranscriptLimit; n > 0 {
-		e.transcript = slices.Clone(e.transcript[n:])
-	}
+	e.conv = &saved
+	e.addLines(ch.Transcript)
 	if ch.Outcome != nil {
 		s.outcomes = append(s.outcomes, outcome{key: key, Outcome: *ch.Outcome})
 	}
@@ -207,10 +230,7 @@ func (s *Store) Get(ctx context.Context, key bot.Key) (*bot.Conversation, error)
 	if e == nil || e.conv == nil {
 		return nil, bot.ErrNotFound
 	}
-	var c bot.Conversation
-	if err := json.Unmarshal(e.conv, &c); err != nil {
-		return nil, err
-	}
+	c := copyConv(e.conv)
 	return &c, nil
 }
 
@@ -222,7 +242,7 @@ func (s *Store) Transcript(ctx context.Context, key bot.Key) ([]bot.Line, error)
 		return nil, err
 	}
 	if e := s.convs[key]; e != nil {
-		return slices.Clone(e.transcript), nil
+		return e.transcript(), nil
 	}
 	return nil, nil
 }
@@ -258,8 +278,7 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
 	}
 	n := 0
 	for k, e := range s.convs {
-		var c bot.Conversation
-		if e.conv == nil || json.Unmarshal(e.conv, &c) != nil || c.Updated.Before(before) {
+		if e.conv == nil || e.conv.Updated.Before(before) {
 			delete(s.convs, k) // a turn running on it puts it back when it saves
 			n++
 		}
@@ -282,8 +301,7 @@ func (s *Store) Stats(ctx context.Context, since time.Time) (bot.Stats, error) {
 	}
 	st := bot.Stats{Since: since, Outcomes: map[string]int{}, Handoffs: map[string]int{}}
 	for _, e := range s.convs {
-		var c bot.Conversation
-		if e.conv != nil && json.Unmarshal(e.conv, &c) == nil && !c.Created.Before(since) {
+		if e.conv != nil && !e.conv.Created.Before(since) {
 			st.Conversations++
 		}
 	}
@@ -506,6 +524,43 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	return nil
+}
+
+// copyConv returns a deep copy of c, the same as a JSON round trip of it
+// would give (the store kept conversations as JSON before): nothing shared
+// with c, empty lists and maps nil, times without their monotonic clock
+// reading. TestCopyConvIsJSONRoundTrip keeps it in step with the fields
+// of bot.Conversation and flows.State.
+func copyConv(c *bot.Conversation) bot.Conversation {
+	d := *c
+	d.Created, d.Updated = c.Created.Round(0), c.Updated.Round(0)
+	if c.Handoff != nil {
+		h := *c.Handoff
+		d.Handoff = &h
+	}
+	s := &d.State
+	if len(s.Belief) > 0 {
+		s.Belief = maps.Clone(s.Belief)
+	} else {
+		s.Belief = nil
+	}
+	s.Asked = cloneList(s.Asked)
+	s.Detected = cloneList(s.Detected)
+	s.Tried = cloneList(s.Tried)
+	s.RuledOut = cloneList(s.RuledOut)
+	s.Answers = cloneList(s.Answers)
+	s.Suggest = cloneList(s.Suggest)
+	s.Last = cloneList(s.Last)
+	return d
+}
+
+// cloneList copies a list of values that hold no pointers but strings;
+// empty lists come back nil.
+func cloneList[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
 }
 
 // copyTicket returns a deep copy, so callers never share memory with the

@@ -57,6 +57,10 @@ type Config struct {
 	// MaxConcurrent caps the turns running at once; more wait their turn
 	// (default 256).
 	MaxConcurrent int
+	// Shared says other instances use the same store (PostgreSQL). The
+	// engine then leaves a ticket another instance may be posting alone
+	// until it is repairAfter old, instead of posting it again at once.
+	Shared bool
 }
 
 // Hooks observe the engine, for metrics. Every func may be nil; they must
@@ -246,6 +250,10 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 				fx.ticket = h
 			}
 		}
+		if h := fx.ticket; h != nil {
+			// The hand-off's ticket is stored with the turn.
+			ch.Ticket = &Ticket{Key: key, UserName: h.UserName, Address: h.Address, Reason: h.Reason, Summary: h.Summary, Created: now}
+		}
 		if cut {
 			replies = append([]flows.Reply{{Text: e.cfg.KB.Msg("too_long")}}, replies...)
 		}
@@ -270,6 +278,12 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 	}
 	if err != nil {
 		return Turn{}, fmt.Errorf("bot: turn %s: %w", key, err)
+	}
+	if turn.Handoff != nil {
+		e.cfg.Logger.Info("handed off to moderators", "key", key.String(), "reason", turn.Handoff.Reason)
+		if hook := e.cfg.Hooks.Handoff; hook != nil {
+			hook(turn.Handoff.Reason)
+		}
 	}
 	errs := []error{e.deliver(ctx, key.Channel, out)}
 	errs = append(errs, e.apply(ctx, key, fx, now))
@@ -375,6 +389,33 @@ func (e *Engine) Redeliver(ctx context.Context) error {
 				break
 			}
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// TakeOverOutbox sends every reply that was stored but not delivered,
+// including those still leased to a process that died: call it at start
+// when this process is the only one using the store (SQLite, memory), so a
+// crash's unsent replies go out at once instead of after OutboxLease.
+// With several instances on one database use Redeliver, which respects the
+// other instances' leases.
+func (e *Engine) TakeOverOutbox(ctx context.Context) error {
+	e.mu.RLock()
+	channels := make([]string, 0, len(e.senders))
+	for ch := range e.senders {
+		channels = append(channels, ch)
+	}
+	e.mu.RUnlock()
+	var errs []error
+	for _, ch := range channels {
+		// Every lease ends before now+OutboxLease: claiming "then" takes
+		// them all.
+		out, err := e.cfg.Store.ClaimOutbox(ctx, ch, e.cfg.Clock().Add(OutboxLease+time.Second), OutboxLease, 0)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, e.deliver(ctx, ch, out))
 	}
 	return errors.Join(errs...)
 }

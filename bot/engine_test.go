@@ -273,6 +273,23 @@ func TestUndeliveredRepliesAreRedelivered(t *testing.T) {
 	}
 }
 
+func TestTakeOverOutboxSendsLeasedRepliesAtOnce(t *testing.T) {
+	f := newFixture(t)
+	f.send.fail = errors.New("channel down")
+	f.e.Handle(context.Background(), bot.Message{ID: "x", Channel: "test", UserID: "ann", Address: "addr-ann", Text: "cant dm"})
+	f.send.fail = nil
+	f.e.Redeliver(context.Background())
+	if f.send.texts("addr-ann") != "" {
+		t.Fatal("Redeliver took a leased reply")
+	}
+	if err := f.e.TakeOverOutbox(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.send.texts("addr-ann"), "<triage_intro>") {
+		t.Fatalf("not taken over: %q", f.send.texts("addr-ann"))
+	}
+}
+
 func TestForgetDeletesEverything(t *testing.T) {
 	f := newFixture(t)
 	f.say("ann", "cant dm")

@@ -116,12 +116,13 @@ func ParseModCommand(text string) (a ModAction, ok bool) {
 // effects are what a turn asks for outside its own conversation: done
 // after the turn is stored.
 type effects struct {
-	ticket  *Handoff // create (or find) the ticket for this hand-off
-	move    *move
-	notes   []string // lines shown next to the ticket in every place
-	note    *Note    // a note kept on the ticket
-	rate    *rating
-	runFlow bool // the hand-off is over: let the flow answer this input
+	ticket   *Handoff // the turn opened (or found) the ticket of this hand-off
+	ticketID int64    // the ticket the conversation was on when the turn began
+	move     *move
+	notes    []string // lines shown next to the ticket in every place
+	note     *Note    // a note kept on the ticket
+	rate     *rating
+	runFlow  bool // the hand-off is over: let the flow answer this input
 }
 
 type move struct {
@@ -141,6 +142,7 @@ type rating struct {
 // assistant's) is stale: its replies are private.
 func (e *Engine) handoffTurn(c *Conversation, m Message, in flows.Input, turn *Turn, fx *effects) []flows.Reply {
 	mode := c.Handoff.Mode
+	fx.ticketID = c.Handoff.Ticket
 	replies := e.handoffReplies(c, m, in, fx)
 	used := (m.Button == btnLeave || m.Button == btnContinue) && mode == ModeExpired ||
 		strings.HasPrefix(m.Button, ratePrefix) && (mode == ModeRating || mode == ModeComment)
@@ -285,22 +287,38 @@ func summaryOf(s flows.State) flows.Summary {
 
 // apply carries out a turn's effects. The caller holds the key's lock.
 func (e *Engine) apply(ctx context.Context, key Key, fx effects, now time.Time) error {
+	if fx.ticket == nil && fx.move == nil && len(fx.notes) == 0 && fx.note == nil && fx.rate == nil {
+		return nil
+	}
 	var errs []error
 	var t Ticket
 	var err error
-	if fx.ticket != nil {
-		t, err = e.openTicket(ctx, key, *fx.ticket, now)
-		if err != nil {
-			errs = append(errs, err)
+	switch {
+	case fx.ticket != nil:
+		// Stored with the turn.
+		if t, err = e.cfg.Store.OpenTicket(ctx, key); err != nil {
+			return fmt.Errorf("bot: the hand-off's ticket: %w", err)
 		}
-	} else if fx.move != nil || len(fx.notes) > 0 || fx.note != nil || fx.rate != nil {
-		t, err = e.ticketOf(ctx, key)
-		if err != nil {
-			return err
+	case fx.ticketID != 0:
+		if t, err = e.cfg.Store.GetTicket(ctx, fx.ticketID); err != nil {
+			return fmt.Errorf("bot: ticket %d: %w", fx.ticketID, err)
+		}
+	default:
+		if t, err = e.cfg.Store.OpenTicket(ctx, key); err != nil {
+			return nil // nothing to act on
 		}
 	}
-	if t.ID == 0 {
-		return errors.Join(errs...)
+	if t.State.Open() {
+		// A new hand-off, or one a crash or a place's outage left unshown:
+		// show it to the moderators and tell the user their place in the
+		// queue (once per ticket).
+		show := !e.shownEverywhere(t) && (fx.ticket != nil || !e.cfg.Shared || now.Sub(t.Created) >= repairAfter)
+		if show {
+			t = e.showTicket(ctx, t)
+		}
+		if show || fx.ticket != nil {
+			errs = append(errs, e.tellQueue(ctx, key, t, now))
+		}
 	}
 	if fx.note != nil {
 		errs = append(errs, e.cfg.Store.AddNote(ctx, t.ID, *fx.note))
@@ -309,6 +327,11 @@ func (e *Engine) apply(ctx context.Context, key Key, fx effects, now time.Time) 
 		errs = append(errs, e.cfg.Store.RateTicket(ctx, t.ID, fx.rate.stars, fx.rate.comment, now))
 	}
 	for _, n := range fx.notes {
+		if !e.shownEverywhere(t) {
+			// A place hasn't shown the ticket yet: keep the line on the
+			// ticket, so it is there when the place does.
+			errs = append(errs, e.cfg.Store.AddNote(ctx, t.ID, Note{By: "user", Text: n, Time: now}))
+		}
 		e.notifyPlaces(ctx, t, n)
 	}
 	if fx.move != nil {
@@ -322,79 +345,75 @@ func (e *Engine) apply(ctx context.Context, key Key, fx effects, now time.Time) 
 	return errors.Join(errs...)
 }
 
-// ticketOf finds the ticket a conversation's hand-off is about.
-func (e *Engine) ticketOf(ctx context.Context, key Key) (Ticket, error) {
-	c, err := e.cfg.Store.Get(ctx, key)
-	if err == nil && c.Handoff != nil && c.Handoff.Ticket != 0 {
-		return e.cfg.Store.GetTicket(ctx, c.Handoff.Ticket)
-	}
-	// The hand-off just ended in this turn: the user's newest ticket.
-	ts, err := e.cfg.Store.ListTickets(ctx)
-	if err != nil {
-		return Ticket{}, err
-	}
-	for i := len(ts) - 1; i >= 0; i-- {
-		if ts[i].Key == key {
-			return ts[i], nil
+// shownEverywhere reports whether every moderators' place has shown t.
+func (e *Engine) shownEverywhere(t Ticket) bool {
+	for _, p := range e.places() {
+		if t.Refs[p.Name()] == "" {
+			return false
 		}
 	}
-	return Ticket{}, nil
+	return true
 }
 
-// openTicket creates the ticket of a hand-off (or finds the user's open
-// one), shows it to the moderators, and tells the user their place in the
-// queue. The caller holds the key's lock.
-func (e *Engine) openTicket(ctx context.Context, key Key, h Handoff, now time.Time) (Ticket, error) {
-	t, created, err := e.cfg.Store.CreateTicket(ctx, Ticket{
-		Key: key, UserName: h.UserName, Address: h.Address, Reason: h.Reason, Summary: h.Summary, Created: now,
-	})
-	if err != nil {
-		return t, fmt.Errorf("bot: create ticket: %w", err)
+// showTicket posts an open ticket in every moderators' place that hasn't
+// shown it yet and stores where; it returns the ticket as it now is.
+func (e *Engine) showTicket(ctx context.Context, t Ticket) Ticket {
+	posted := false
+	for _, p := range e.places() {
+		if t.Refs[p.Name()] != "" {
+			continue
+		}
+		ref, err := p.Post(ctx, t, e.TicketView(t))
+		if err != nil {
+			e.cfg.Logger.Error("ticket not shown to moderators", "place", p.Name(), "ticket", t.ID, "err", err)
+			continue
+		}
+		if err := e.cfg.Store.SetTicketRef(ctx, t.ID, p.Name(), ref); err != nil {
+			e.cfg.Logger.Error("ticket ref not stored", "place", p.Name(), "ticket", t.ID, "err", err)
+		}
+		posted = true
 	}
-	if created {
-		e.cfg.Logger.Info("hand-off ticket created", "ticket", t.ID, "key", key.String(), "reason", t.Reason)
-		if hook := e.cfg.Hooks.Handoff; hook != nil {
-			hook(t.Reason)
-		}
-		for _, p := range e.places() {
-			ref, err := p.Post(ctx, t, e.TicketView(t))
-			if err != nil {
-				e.cfg.Logger.Error("ticket not shown to moderators", "place", p.Name(), "ticket", t.ID, "err", err)
-				continue
-			}
-			if err := e.cfg.Store.SetTicketRef(ctx, t.ID, p.Name(), ref); err != nil {
-				e.cfg.Logger.Error("ticket ref not stored", "place", p.Name(), "ticket", t.ID, "err", err)
-			}
-		}
-		// A moderator may have acted (or the claim timer run) while the
-		// ticket was being posted, before its refs were stored: show the
-		// places its state now.
-		if now, err := e.cfg.Store.GetTicket(ctx, t.ID); err == nil && now.State != t.State {
-			e.updatePlaces(ctx, now)
-		}
+	if !posted {
+		return t
+	}
+	e.cfg.Logger.Info("ticket shown to moderators", "ticket", t.ID, "reason", t.Reason)
+	// A moderator may have acted (or the claim timer run) while the ticket
+	// was being posted, before its refs were stored: show its state now.
+	now, err := e.cfg.Store.GetTicket(ctx, t.ID)
+	if err != nil {
+		return t
+	}
+	if now.State != t.State {
+		e.updatePlaces(ctx, now)
+	}
+	return now
+}
+
+// tellQueue tells a user waiting for a moderator their place in the
+// queue (once per ticket).
+func (e *Engine) tellQueue(ctx context.Context, key Key, t Ticket, now time.Time) error {
+	if t.State != TicketPending {
+		return nil
+	}
+	pending, err := e.cfg.Store.ListTickets(ctx, TicketPending)
+	if err != nil {
+		return err
 	}
 	pos := 0
-	if pending, err := e.cfg.Store.ListTickets(ctx, TicketPending); err == nil {
-		for _, p := range pending {
-			if p.ID <= t.ID {
-				pos++
-			}
+	for _, p := range pending {
+		if p.ID <= t.ID {
+			pos++
 		}
 	}
-	err = e.turnLocked(ctx, key, "ticket:"+strconv.FormatInt(t.ID, 10), now, func(c *Conversation) []flows.Reply {
-		if c.Handoff == nil || c.Handoff.Ticket != 0 {
-			return nil
-		}
-		c.Handoff.Ticket = t.ID
-		if t.State == TicketClaimed {
-			c.Handoff.Mode, c.Handoff.Moderator = ModeClaimed, t.ModeratorName
-		}
-		if pos == 0 {
+	if pos == 0 {
+		return nil
+	}
+	return e.turnLocked(ctx, key, "queue:"+strconv.FormatInt(t.ID, 10), now, func(c *Conversation) []flows.Reply {
+		if c.Handoff == nil || c.Handoff.Ticket != t.ID || c.Handoff.Mode != ModePending {
 			return nil
 		}
 		return []flows.Reply{{Text: fill(e.cfg.KB.Msg("handoff_queue"), map[string]string{"position": strconv.Itoa(pos)})}}
 	})
-	return t, err
 }
 
 // turnLocked runs a turn the user did not start (a moderator's message, a
@@ -671,9 +690,33 @@ func (e *Engine) Tick(ctx context.Context) error {
 		}))
 		e.updatePlaces(ctx, moved)
 	}
+	// Tickets a moderators' place hasn't shown (the process died between
+	// storing a hand-off and posting it, or the place was down): show them.
+	open, err := e.cfg.Store.ListTickets(ctx, TicketPending, TicketClaimed)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, t := range open {
+		if e.shownEverywhere(t) || now.Sub(t.Created) < repairAfter {
+			continue
+		}
+		unlock, err := e.locks.Lock(ctx, t.Key)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if cur, err := e.cfg.Store.GetTicket(ctx, t.ID); err == nil && cur.State.Open() {
+			e.showTicket(ctx, cur)
+		}
+		unlock()
+	}
 	errs = append(errs, e.Redeliver(ctx))
 	return errors.Join(errs...)
 }
+
+// repairAfter is how old a ticket must be before the timer posts it where
+// it is missing (younger ones are being posted by their turn).
+const repairAfter = 30 * time.Second
 
 // Run calls Tick every interval until ctx ends. It logs Tick's errors.
 func (e *Engine) Run(ctx context.Context, every time.Duration) error {
@@ -733,6 +776,13 @@ func (e *Engine) TicketView(t Ticket) TicketView {
 	}
 	for _, l := range s.Last {
 		fmt.Fprintf(&b, "\nSaid: %s", l)
+	}
+	for _, n := range t.Notes {
+		if n.By == "user" {
+			fmt.Fprintf(&b, "\n%s", n.Text)
+		} else {
+			fmt.Fprintf(&b, "\nNote by %s: %s", n.By, n.Text)
+		}
 	}
 	var buttons []flows.Button
 	id := strconv.FormatInt(t.ID, 10)

@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -15,11 +16,12 @@ import (
 
 // place is a fake moderators' place that records what it showed.
 type place struct {
-	name  string
-	mu    sync.Mutex
-	posts []bot.Ticket
-	views map[string]bot.TicketView // ref → latest view
-	notes []string
+	name      string
+	failPosts int // Posts that fail before one succeeds
+	mu        sync.Mutex
+	posts     []bot.Ticket
+	views     map[string]bot.TicketView // ref → latest view
+	notes     []string
 }
 
 func (p *place) Name() string { return p.name }
@@ -27,6 +29,10 @@ func (p *place) Name() string { return p.name }
 func (p *place) Post(ctx context.Context, t bot.Ticket, v bot.TicketView) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.failPosts > 0 {
+		p.failPosts--
+		return "", errors.New("place down")
+	}
 	p.posts = append(p.posts, t)
 	ref := fmt.Sprintf("msg-%d", t.ID)
 	if p.views == nil {
@@ -343,4 +349,36 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestTicketShownLaterWhenThePlaceWasDown: the hand-off is stored with its
+// ticket even when the moderators' place fails; what the user writes
+// meanwhile is kept on the ticket; the timer shows the ticket once the
+// place works, with those lines.
+func TestTicketShownLaterWhenThePlaceWasDown(t *testing.T) {
+	f := newFixture(t)
+	f.place.failPosts = 2 // the hand-off's post, and the retry when the user writes
+	f.say("fay", "human please")
+	if len(f.place.posts) != 0 {
+		t.Fatal("posted although the place was down")
+	}
+	tk, err := f.store.OpenTicket(context.Background(), bot.Key{Channel: "test", User: "fay"})
+	if err != nil {
+		t.Fatalf("no ticket stored with the hand-off: %v", err)
+	}
+	f.say("fay", "are you there")
+	f.clock.Add(time.Minute)
+	if err := f.e.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.place.posts) != 1 || f.place.posts[0].ID != tk.ID {
+		t.Fatalf("ticket not shown after the place came back: %+v", f.place.posts)
+	}
+	if v := f.place.view("msg-1"); !strings.Contains(v.Text, "are you there") {
+		t.Fatalf("the user's line while the place was down is missing:\n%s", v.Text)
+	}
+	f.e.Tick(context.Background())
+	if len(f.place.posts) != 1 {
+		t.Fatal("shown twice")
+	}
 }

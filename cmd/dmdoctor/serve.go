@@ -88,6 +88,7 @@ func build(ctx context.Context, c config, logger *slog.Logger, durable bool) (*a
 		KB: k, Classifier: m, Store: store, Logger: logger, Hooks: metrics.Hooks(),
 		ClaimTimeout: c.ClaimTimeout, ExpireAfter: c.ExpireAfter, MaxText: c.MaxText,
 		RateMessages: c.RateMessages, RateWindow: c.RateWindow, MaxConcurrent: c.MaxConcurrent,
+		Shared: c.DatabaseURL != "",
 	})
 	if err != nil {
 		store.Close()
@@ -164,7 +165,10 @@ func serve(ctx context.Context, c config, getenv func(string) string, stderr io.
 	channels = append(channels, channel{"retention", func(ctx context.Context) error {
 		return purgeLoop(ctx, a.store, c.Retention, logger)
 	}, nil})
-	return runChannels(ctx, logger, e, channels)
+	// Alone on its database (SQLite, memory), this process may send at once
+	// what a crashed run stored but did not send; on PostgreSQL other
+	// instances may be sending, so their leases are respected.
+	return runChannels(ctx, logger, e, channels, c.DatabaseURL == "")
 }
 
 // purgeLoop deletes transcripts and ended conversations older than the
@@ -190,7 +194,7 @@ func purgeLoop(ctx context.Context, s bot.Store, retention time.Duration, logger
 // runChannels runs every channel and the engine's timed work until ctx
 // ends or one fails; then it stops them all and waits for them, at most
 // shutdownLimit.
-func runChannels(ctx context.Context, logger *slog.Logger, e *bot.Engine, channels []channel) error {
+func runChannels(ctx context.Context, logger *slog.Logger, e *bot.Engine, channels []channel, alone bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -209,7 +213,11 @@ func runChannels(ctx context.Context, logger *slog.Logger, e *bot.Engine, channe
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := e.Redeliver(ctx); err != nil && ctx.Err() == nil {
+		redeliver := e.Redeliver
+		if alone {
+			redeliver = e.TakeOverOutbox
+		}
+		if err := redeliver(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("redelivery at start failed", "err", err)
 		}
 		if err := e.Run(ctx, 10*time.Second); err != nil {

@@ -27,7 +27,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	convs    map[bot.Key]*entry
-	handled  map[handledKey]struct{}
+	handled  map[handledKey]time.Time // when the message was handled
 	outbox   map[int64]*outboxEntry
 	outcomes []outcome
 	tickets  map[int64]*bot.Ticket
@@ -97,7 +97,7 @@ func New(opts ...Option) *Store {
 	s := &Store{
 		now:     time.Now,
 		convs:   map[bot.Key]*entry{},
-		handled: map[handledKey]struct{}{},
+		handled: map[handledKey]time.Time{},
 		outbox:  map[int64]*outboxEntry{},
 		tickets: map[int64]*bot.Ticket{},
 	}
@@ -156,18 +156,26 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 	}
 	c.Key = key
 	c.Version++
-	saved := copyConv(&c)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	if ch.Ticket != nil {
+		t := *ch.Ticket
+		t.Key = key
+		t, _ = s.createTicket(t)
+		if c.Handoff != nil {
+			c.Handoff.Ticket = t.ID
+		}
+	}
+	saved := copyConv(&c)
 	if s.convs[key] != e { // forgotten or purged while fn ran: the turn wins
 		s.convs[key] = e
 	}
 	if msgID != "" {
-		s.handled[handledKey{key.Channel, msgID}] = struct{}{}
+		s.handled[handledKey{key.Channel, msgID}] = s.now()
 	}
 	e.conv = &saved
 	e.addLines(ch.Transcript)
@@ -289,6 +297,11 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
 			delete(s.tickets, id)
 		}
 	}
+	for k, at := range s.handled {
+		if at.Before(before) {
+			delete(s.handled, k)
+		}
+	}
 	return n, nil
 }
 
@@ -344,9 +357,16 @@ func (s *Store) CreateTicket(ctx context.Context, t bot.Ticket) (bot.Ticket, boo
 	if err := s.check(ctx); err != nil {
 		return bot.Ticket{}, false, err
 	}
+	t, created := s.createTicket(t)
+	return t, created, nil
+}
+
+// createTicket stores a new pending ticket unless the user has an open
+// one, which it returns instead. The caller holds s.mu.
+func (s *Store) createTicket(t bot.Ticket) (bot.Ticket, bool) {
 	for _, old := range s.tickets {
 		if old.Key == t.Key && old.State.Open() {
-			return copyTicket(old), false, nil
+			return copyTicket(old), false
 		}
 	}
 	s.nextTkt++
@@ -355,7 +375,7 @@ func (s *Store) CreateTicket(ctx context.Context, t bot.Ticket) (bot.Ticket, boo
 	t.History = []bot.TicketEvent{{State: bot.TicketPending, Time: t.Created}}
 	c := copyTicket(&t)
 	s.tickets[t.ID] = &c
-	return copyTicket(&c), true, nil
+	return copyTicket(&c), true
 }
 
 // GetTicket implements bot.Store.

@@ -99,7 +99,7 @@ type assistant struct {
 
 func (a assistant) engine(t *testing.T, s bot.Store) *bot.Engine {
 	t.Helper()
-	e, err := bot.New(bot.Config{KB: a.kb, Classifier: a.model, Store: s, RateMessages: -1})
+	e, err := bot.New(bot.Config{KB: a.kb, Classifier: a.model, Store: s, RateMessages: -1, Shared: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,9 @@ Usage:
                                what happened: conversations, deflection, hand-offs
   dmdoctor config check        say what would run and what is missing or wrong
   dmdoctor healthcheck         exit 0 when the operations server says /healthz ok
+  dmdoctor loadtest [-users N] [-turns N] [-store sqlite|memory]
+                               simulated users at once through the engine and a
+                               fresh store: turns/s, latency, memory, exactly-once
 
 Settings come from flags, then the environment, then the --config file.
 See README.md for every DMDOCTOR_*, TELEGRAM_* and DISCORD_* variable.

@@ -75,3 +75,17 @@ func BenchmarkTrainCLINC(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkClassifyTypos is BenchmarkClassify with typo matching on and a
+// text with misspelt words, which typo matching looks up.
+func BenchmarkClassifyTypos(b *testing.B) {
+	m, err := Train(supportFixture(b), Options{CoveragePrior: 1, TypoMinLength: 3})
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := "hiii i cant sned mesages to my freind since yesterday, waht do i do?? 😭"
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Classify(text)
+	}
+}

@@ -11,9 +11,9 @@ import (
 //  1. temperature scaling: p = softmax(scores / T), T fitted on held-out
 //     data by Calibrate (T = 1 until then);
 //  2. coverage: every in-scope probability is multiplied by coverage^β,
-//     where coverage is the share of the text's tokens whose stem the model
-//     saw in training and β is Options.CoveragePower. The mass taken away
-//     goes to out-of-scope.
+//     where coverage is the share of the text's tokens that the model
+//     recognises (see Model.score) and β is Options.CoveragePower. The mass
+//     taken away goes to out-of-scope.
 //
 // This gives one distribution over the intents and out-of-scope:
 // P(intent) = coverage^β · p(intent), P(out of scope) = 1 − coverage^β · (1 −
@@ -112,7 +112,7 @@ func goldenMin(a, b float64, f func(float64) float64) float64 {
 	const invPhi = 0.6180339887498949
 	c, d := b-invPhi*(b-a), a+invPhi*(b-a)
 	fc, fd := f(c), f(d)
-	for range 40 {
+	for range 20 {
 		if fc <= fd {
 			b, d, fd = d, c, fc
 			c = b - invPhi*(b-a)

@@ -26,11 +26,16 @@
 // character part of every training word is precomputed, so [Model.Classify]
 // costs a few microseconds and one allocation.
 //
+// With [Options.TypoMinLength], a word never seen in training that is one
+// edit away from a training word ("mesages", "helpp") is read as that word:
+// see typo.go.
+//
 // # Confidence and out-of-scope
 //
 // Probabilities are the softmax of the scores at a temperature T, each
 // in-scope one multiplied by coverage^β: coverage is the share of the text's
-// tokens whose stem the model saw in training, β is [Options.CoveragePower].
+// tokens whose stem the model saw in training (or read as a training word),
+// smoothed by [Options.CoveragePrior] tokens, β is [Options.CoveragePower].
 // The mass taken away goes to out-of-scope, as does the probability of an
 // out_of_scope class when training data has one. [Calibrate] fits T on
 // held-out data by maximum likelihood; [TuneThreshold] calibrates, then picks

@@ -172,3 +172,48 @@ func (c *stemCache) get(w []byte) uint64 {
 	sh.mu.Unlock()
 	return h
 }
+
+// idTable maps feature hashes to ids by open addressing with linear probing;
+// it grows as needed.
+type idTable struct {
+	keys []uint64 // key(hash); 0 for an empty slot
+	ids  []int32
+	n    int
+}
+
+// get returns the id of h, giving it next when it has none yet, and
+// whether it did.
+func (t *idTable) get(h uint64, next int32) (int32, bool) {
+	if 2*(t.n+1) > len(t.keys) {
+		t.grow()
+	}
+	k := key(h)
+	mask := uint64(len(t.keys) - 1)
+	for i := k & mask; ; i = (i + 1) & mask {
+		switch t.keys[i] {
+		case k:
+			return t.ids[i], false
+		case 0:
+			t.keys[i], t.ids[i] = k, next
+			t.n++
+			return next, true
+		}
+	}
+}
+
+func (t *idTable) grow() {
+	keys, ids := t.keys, t.ids
+	size := max(2*len(keys), 1<<12)
+	t.keys, t.ids = make([]uint64, size), make([]int32, size)
+	mask := uint64(size - 1)
+	for j, k := range keys {
+		if k == 0 {
+			continue
+		}
+		i := k & mask
+		for t.keys[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.keys[i], t.ids[i] = k, ids[j]
+	}
+}

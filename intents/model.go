@@ -73,6 +73,7 @@ type Model struct {
 	// whole character part in one dense row of len(classes).
 	charVec []float32
 
+	typos typoIndex // training words by their one-letter deletions
 	stems stemCache // stems of words unseen in training
 	pool  sync.Pool // *scratch
 
@@ -100,6 +101,7 @@ type scratch struct {
 	rows   []int32
 	acc    []float32 // class scores, accumulated
 	scores []float64
+	del    []byte // scratch for typoMatch
 }
 
 // Intents returns the in-scope intents the model knows, sorted. It does not
@@ -142,8 +144,10 @@ func (m *Model) getScratch() *scratch {
 // likely rejected as OutOfScope.
 //
 // The text is normalised as by [Normalize], except that an elongated word is
-// squeezed to the first of its forms that the model saw in training. Only the
-// first 1024 tokens are read.
+// squeezed to the first of its forms that the model saw in training, and,
+// with [Options.TypoMinLength], a word unseen in training that is one edit
+// away from a training word is read as that word. Only the first 1024 tokens
+// are read.
 func (m *Model) Classify(text string) Result {
 	s := m.getScratch()
 	defer m.pool.Put(s)
@@ -213,7 +217,11 @@ func clamp01(x float64) float64 {
 }
 
 // score fills s.scores with the raw class scores of text and returns its
-// coverage: the share of its tokens whose stem the model saw in training.
+// coverage: the share of its tokens that the model recognises, (known + a) /
+// (n + a) for n tokens of which known have a stem the model saw in training
+// or were read as a training word (see typoMatch), a being
+// Options.CoveragePrior; 0 when known is 0. The prior count a pulls the
+// coverage of a short text towards 1: one unknown word in two says little.
 func (m *Model) score(s *scratch, text string) float64 {
 	s.tz.run(text, m.words, maxTokens)
 	s.rows = s.rows[:0]
@@ -224,16 +232,23 @@ func (m *Model) score(s *scratch, text string) float64 {
 	for _, t := range s.tz.toks {
 		b := s.tz.out[t.start:t.end]
 		var sh uint64
-		if i, ok := m.words[string(b)]; ok {
-			s.info = append(s.info, i)
+		i, ok := m.words[string(b)]
+		if ok {
 			sh = m.info[i].stem
 		} else {
-			s.info = append(s.info, -1)
+			i = -1
 			sh = m.stems.get(b)
 		}
-		if m.table.get(sh) >= 0 {
+		switch {
+		case m.table.get(sh) >= 0:
 			known++
+		case !ok:
+			if j := m.typoMatch(b, &s.del); j >= 0 {
+				known++
+				i, sh = j, m.info[j].stem
+			}
 		}
+		s.info = append(s.info, i)
 		s.stems = append(s.stems, sh)
 	}
 	// Word part: stems and bigrams.
@@ -296,10 +311,10 @@ func (m *Model) score(s *scratch, text string) float64 {
 	for c, a := range acc {
 		s.scores[c] = float64(a)
 	}
-	if len(s.tz.toks) == 0 {
+	if known == 0 {
 		return 0
 	}
-	return float64(known) / float64(len(s.tz.toks))
+	return (float64(known) + o.CoveragePrior) / (float64(len(s.tz.toks)) + o.CoveragePrior)
 }
 
 // coverageFactor is coverage^β, the factor of every in-scope probability.

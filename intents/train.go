@@ -42,6 +42,27 @@ type Options struct {
 	// deterministic: the same data and options give the same model.
 	Seed uint64
 
+	// MinGradient is the magnitude below which an entry of the gradient is
+	// skipped in a step of stochastic gradient descent: the weights of
+	// classes the model already gets right are left alone. Default 1e-4,
+	// measured harmless on CLINC150 and twice as fast as none; larger values
+	// train faster still (1e-2 about twice as fast again) and may cost some
+	// accuracy.
+	MinGradient float64
+	// CoveragePrior is the prior count a of coverage: a text of n tokens of
+	// which k are known has coverage (k + a) / (n + a), or 0 when k is 0.
+	// It keeps one unknown word from sinking a short text: "hi pal" with
+	// "pal" unknown has coverage ½ without it, ⅔ with a = 1, and a model
+	// trained with out_of_scope lines rejects any text of coverage ½ or less
+	// (see Calibrate). Default 0; negative for 0.
+	CoveragePrior float64
+	// TypoMinLength turns typo matching on: a word unseen in training, of
+	// letters a-z, that is one edit away from a training word of at least
+	// TypoMinLength letters (a letter dropped, added or changed, or two
+	// swapped) is read as that word, and counted as known (see
+	// Model.Classify). Default 0, off.
+	TypoMinLength int
+
 	// NoIDF weighs all features alike instead of by their inverse document
 	// frequency, 1 + ln((n+1)/(df+1)) for a feature in df of n lines.
 	NoIDF bool
@@ -74,6 +95,11 @@ func (o Options) withDefaults() Options {
 		o.CoveragePower = 1
 	case o.CoveragePower < 0:
 		o.CoveragePower = 0
+	}
+	o.CoveragePrior = max(o.CoveragePrior, 0)
+	o.TypoMinLength = max(o.TypoMinLength, 0)
+	if o.MinGradient <= 0 {
+		o.MinGradient = 1e-4
 	}
 	if o.Ensemble <= 0 {
 		o.Ensemble = 2
@@ -127,75 +153,83 @@ func Train(examples []Example, opts Options) (*Model, error) {
 		}
 	}
 
-	// Tokens of every line, and the distinct words.
+	// Tokens of every line as indices into words, the distinct words.
 	var tz tokenizer
-	toks := make([][]string, len(examples))
+	lines := make([][]int32, len(examples))
 	wordID := map[string]int32{}
 	var words []string
+	var counts []int // occurrences of each word
 	for i, ex := range examples {
 		tz.run(ex.Text, nil, maxTokens)
-		line := make([]string, len(tz.toks))
+		line := make([]int32, len(tz.toks))
 		for j, t := range tz.toks {
 			b := tz.out[t.start:t.end]
 			id, ok := wordID[string(b)]
 			if !ok {
 				id = int32(len(words))
 				words = append(words, string(b))
+				counts = append(counts, 0)
 				wordID[words[id]] = id
 			}
-			line[j] = words[id]
+			counts[id]++
+			line[j] = id
 		}
-		toks[i] = line
+		lines[i] = line
 	}
 	stems := stemAll(words)
-	stemHash := make(map[string]uint64, len(words))
-	for i, w := range words {
-		stemHash[w] = hashString(seedUni, stems[i])
+	stemHash := make([]uint64, len(words))
+	for i := range words {
+		stemHash[i] = hashString(seedUni, stems[i])
 	}
 
-	// Feature hashes of every line; rows for those in at least MinCount lines.
-	hashes := make([][]uint64, len(examples))
-	nword := make([]int, len(examples))
-	df := map[uint64]int32{}
-	seen := map[uint64]bool{}
-	for i, line := range toks {
-		hs, nw := lineHashes(line, stemHash, o)
-		hashes[i], nword[i] = hs, nw
-		clear(seen)
-		for _, h := range hs {
-			if !seen[h] {
-				seen[h] = true
-				df[h]++
+	// The features of every line (see featureIDs) as ids numbered in order
+	// of first appearance, and the lines each occurs in; then rows for those
+	// in at least MinCount lines, in the same order.
+	f := newFeatureIDs(words, stemHash, o)
+	feats := make([][]int32, len(lines))
+	nword := make([]int, len(lines))
+	var df, last []int32 // by feature id: lines it occurs in, last line + 1
+	for i, line := range lines {
+		feats[i], nword[i] = f.line(line)
+		for len(df) < len(f.hashes) {
+			df, last = append(df, 0), append(last, 0)
+		}
+		for _, id := range feats[i] {
+			if last[id] != int32(i+1) {
+				last[id] = int32(i + 1)
+				df[id]++
 			}
 		}
 	}
+	rowOf := make([]int32, len(f.hashes))
 	var kept []uint64
-	for _, hs := range hashes {
-		for _, h := range hs {
-			if c := df[h]; c >= int32(o.MinCount) {
-				kept = append(kept, h)
-				m.rowW = append(m.rowW, 1)
-				if !o.NoIDF {
-					m.rowW[len(m.rowW)-1] = float32(1 + math.Log(float64(len(examples)+1)/float64(c+1)))
-				}
-				df[h] = -1 // taken
+	for id, h := range f.hashes {
+		rowOf[id] = -1
+		if c := df[id]; c >= int32(o.MinCount) {
+			rowOf[id] = int32(len(kept))
+			kept = append(kept, h)
+			w := float32(1)
+			if !o.NoIDF {
+				w = float32(1 + math.Log(float64(len(examples)+1)/float64(c+1)))
 			}
+			m.rowW = append(m.rowW, w)
 		}
-	}
-	m.table = newFeatTable(len(kept))
-	for i, h := range kept {
-		m.table.put(h, int32(i))
 	}
 	m.nrows = len(kept)
+	m.table = newFeatTable(m.nrows)
+	for r, h := range kept {
+		m.table.put(h, int32(r))
+	}
 
 	data := make([]sample, len(examples))
-	for i, hs := range hashes {
-		data[i] = m.sample(hs, nword[i])
+	for i, ids := range feats {
+		data[i] = m.sample(ids, rowOf, nword[i])
 		data[i].class = classOf[examples[i].Intent]
 	}
 
 	W := fitEnsemble(data, m.nrows, len(m.classes), o)
-	m.setWords(words, stemHash, W)
+	m.setWords(words, stemHash, f.chars, rowOf, W)
+	m.typos = newTypoIndex(words, counts, o.TypoMinLength)
 	m.setWeights(W)
 	m.calib.Store(&calibration{temperature: 1, threshold: defaultThreshold})
 	return m, nil
@@ -214,47 +248,57 @@ const pruneBelow = 0.01
 func (m *Model) setWeights(W []float32) {
 	nc := len(m.classes)
 	m.rowStart = make([]int32, m.nrows+1)
+	kept := make([]int32, m.nrows) // weights kept per row
+	total := 0
 	for r := range m.nrows {
-		row := W[r*nc : (r+1)*nc]
 		n := 0
-		for _, w := range row {
+		for _, w := range W[r*nc : (r+1)*nc] {
 			if w >= pruneBelow || w <= -pruneBelow {
 				n++
 			}
 		}
+		if 2*n >= nc {
+			n = nc
+		}
+		kept[r] = int32(n)
+		total += n
+	}
+	m.rowCls = make([]uint16, 0, total)
+	m.rowVal = make([]float32, 0, total)
+	for r := range m.nrows {
+		row := W[r*nc : (r+1)*nc]
+		dense := kept[r] == int32(nc)
 		for c, w := range row {
-			if 2*n >= nc || w >= pruneBelow || w <= -pruneBelow {
+			if dense || w >= pruneBelow || w <= -pruneBelow {
 				m.rowCls = append(m.rowCls, uint16(c))
 				m.rowVal = append(m.rowVal, w)
 			}
 		}
 		m.rowStart[r+1] = int32(len(m.rowCls))
 	}
-	m.rowCls = slices.Clip(m.rowCls)
-	m.rowVal = slices.Clip(m.rowVal)
 	m.bias = slices.Clone(W[m.nrows*nc:])
 }
 
 // setWords records what each training word contributes (see wordInfo and
-// Model.charVec), from the dense weights of fit.
-func (m *Model) setWords(words []string, stemHash map[string]uint64, W []float32) {
+// Model.charVec), from the dense weights of fit: words[i] has the stem hash
+// stemHash[i] and the character n-gram feature ids chars[i], which have rows
+// rowOf.
+func (m *Model) setWords(words []string, stemHash []uint64, chars [][]int32, rowOf []int32, W []float32) {
 	nc := len(m.classes)
-	o := &m.opts
 	m.words = make(map[string]int32, len(words))
 	m.info = make([]wordInfo, len(words))
 	m.charVec = make([]float32, len(words)*nc)
 	for i, w := range words {
 		m.words[w] = int32(i)
-		sh := stemHash[w]
-		wi := wordInfo{stem: sh}
+		wi := wordInfo{stem: stemHash[i]}
 		vec := m.charVec[i*nc : (i+1)*nc]
-		charGrams([]byte(w), o.CharMin, o.CharMax, func(h uint64) {
-			if r := m.table.get(h); r >= 0 {
+		for _, id := range chars[i] {
+			if r := rowOf[id]; r >= 0 {
 				x := m.rowW[r]
 				wi.charSq += x * x
 				axpy(vec, W[int(r)*nc:int(r+1)*nc], x)
 			}
-		})
+		}
 		m.info[i] = wi
 	}
 }
@@ -278,21 +322,55 @@ func stemAll(words []string) []string {
 	return out
 }
 
-// lineHashes returns the feature hashes of a tokenised line: first those of
-// the word part (see wordHashes), then the character n-grams; and the length
-// of the word part.
-func lineHashes(line []string, stemHash map[string]uint64, o Options) ([]uint64, int) {
-	var hs []uint64
-	stems := make([]uint64, len(line))
-	for i, w := range line {
-		stems[i] = stemHash[w]
+// featureIDs numbers the features of training lines in order of first
+// appearance, reading each line's word part (see wordHashes) then the
+// character n-grams of its words in order. A word's character n-grams are
+// hashed once, the first time the word is read.
+type featureIDs struct {
+	words    []string
+	stemHash []uint64 // by word
+	o        Options
+	ids      idTable
+	hashes   []uint64  // by feature id
+	chars    [][]int32 // by word: its character n-gram ids, once read
+	stems    []uint64  // scratch
+}
+
+func newFeatureIDs(words []string, stemHash []uint64, o Options) *featureIDs {
+	return &featureIDs{words: words, stemHash: stemHash, o: o, chars: make([][]int32, len(words))}
+}
+
+func (f *featureIDs) id(h uint64) int32 {
+	id, added := f.ids.get(h, int32(len(f.hashes)))
+	if added {
+		f.hashes = append(f.hashes, h)
 	}
-	wordHashes(stems, func(h uint64) { hs = append(hs, h) })
-	nw := len(hs)
+	return id
+}
+
+// line returns the feature ids of a line of word indices, the word part
+// first, with repeats; and the length of the word part.
+func (f *featureIDs) line(line []int32) ([]int32, int) {
+	f.stems = f.stems[:0]
 	for _, w := range line {
-		charGrams([]byte(w), o.CharMin, o.CharMax, func(h uint64) { hs = append(hs, h) })
+		f.stems = append(f.stems, f.stemHash[w])
 	}
-	return hs, nw
+	n := 2*len(line) + 1
+	for _, w := range line {
+		if f.chars[w] == nil {
+			ids := []int32{}
+			charGrams([]byte(f.words[w]), f.o.CharMin, f.o.CharMax, func(h uint64) { ids = append(ids, f.id(h)) })
+			f.chars[w] = ids
+		}
+		n += len(f.chars[w])
+	}
+	out := make([]int32, 0, n)
+	wordHashes(f.stems, func(h uint64) { out = append(out, f.id(h)) })
+	nw := len(out)
+	for _, w := range line {
+		out = append(out, f.chars[w]...)
+	}
+	return out, nw
 }
 
 // wordHashes calls emit with the hash of every word-part feature of a line
@@ -308,15 +386,15 @@ func wordHashes(stems []uint64, emit func(uint64)) {
 	emit(pairHash(prev, eosHash))
 }
 
-// sample turns feature hashes into weighted rows (see partScales); the first
-// nw hashes are the word part, the rest the character part. Hashes without a
-// row are dropped.
-func (m *Model) sample(hs []uint64, nw int) sample {
-	var s sample
+// sample turns feature ids into weighted rows (see partScales); the first
+// nw ids are the word part, the rest the character part. Features without a
+// row (rowOf -1) are dropped.
+func (m *Model) sample(ids, rowOf []int32, nw int) sample {
+	s := sample{rows: make([]int32, 0, len(ids))}
 	var sw, sc float64
 	nWord := 0
-	for i, h := range hs {
-		if r := m.table.get(h); r >= 0 {
+	for i, id := range ids {
+		if r := rowOf[id]; r >= 0 {
 			s.rows = append(s.rows, r)
 			x := float64(m.rowW[r])
 			if i < nw {
@@ -379,16 +457,14 @@ func fit(data []sample, nrows, nclass int, o Options) []float32 {
 	bias := int32(nrows)
 	t := float32(0) // steps taken
 	eta := float32(o.LearningRate)
-	const eps = 1e-4 // smaller gradient entries are skipped: measured harmless, 2x faster
+	eps := float32(o.MinGradient)
 	for range o.Epochs {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, i := range order {
 			s := &data[i]
 			b := W[int(bias)*nclass : int(bias+1)*nclass]
 			copy(acc, b)
-			for k, r := range s.rows {
-				axpy(acc, W[int(r)*nclass:int(r+1)*nclass], s.vals[k])
-			}
+			forward(acc, W, s.rows, s.vals)
 			for c, a := range acc {
 				scores[c] = float64(a)
 			}
@@ -406,12 +482,14 @@ func fit(data []sample, nrows, nclass int, o Options) []float32 {
 				}
 				grad[c] = g
 			}
+			if len(active) == 0 {
+				t++ // a step of zeros: nothing to add
+				continue
+			}
 			if 2*len(active) > nclass {
 				active = active[:0] // dense steps
 			}
-			for k, r := range s.rows {
-				step(W[int(r)*nclass:int(r+1)*nclass], U[int(r)*nclass:int(r+1)*nclass], grad, active, eta*s.vals[k], t)
-			}
+			backward(W, U, grad, active, s.rows, s.vals, eta, t)
 			step(W[int(bias)*nclass:int(bias+1)*nclass], U[int(bias)*nclass:int(bias+1)*nclass], grad, active, eta, t)
 			t++
 		}
@@ -453,6 +531,48 @@ func fitEnsemble(data []sample, nrows, nclass int, o Options) []float32 {
 		}
 	}
 	return W
+}
+
+// forward adds to acc, of one weight per class, the weight rows of W (rows
+// of len(acc) weights) given by rows, each times its value in vals: axpy
+// for a whole sample.
+//
+// Like axpy, it is exempt from the race detector's instrumentation.
+//
+//go:norace
+func forward(acc, W []float32, rows []int32, vals []float32) {
+	nc := len(acc)
+	vals = vals[:len(rows)]
+	for k, r := range rows {
+		x := W[int(r)*nc : int(r+1)*nc]
+		x = x[:nc]
+		a := vals[k]
+		i := 0
+		for ; i+4 <= nc; i += 4 {
+			acc[i] += a * x[i]
+			acc[i+1] += a * x[i+1]
+			acc[i+2] += a * x[i+2]
+			acc[i+3] += a * x[i+3]
+		}
+		for ; i < nc; i++ {
+			acc[i] += a * x[i]
+		}
+	}
+}
+
+// backward takes the step of every row of a sample (see step), rows of
+// len(grad) weights of W and U.
+//
+// Like step, it is exempt from the race detector's instrumentation.
+//
+//go:norace
+func backward(W, U, grad []float32, active, rows []int32, vals []float32, eta, t float32) {
+	nc := len(grad)
+	vals = vals[:len(rows)]
+	for k, r := range rows {
+		lo, hi := int(r)*nc, int(r+1)*nc
+		step(W[lo:hi], U[lo:hi], grad, active, eta*vals[k], t)
+	}
 }
 
 // step adds a·grad[c] to row[c] and t·a·grad[c] to urow[c] for the classes c

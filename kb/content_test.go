@@ -23,6 +23,7 @@ const (
 	maxFAQAnswer   = 600
 	maxChecklist   = 220
 	minEvalLines   = 30
+	minDevLines    = 40
 )
 
 // seedWords are the machine-paraphrase words of the source article. None
@@ -163,6 +164,46 @@ func TestEvalIsHeldOut(t *testing.T) {
 	for _, id := range append(append([]string{}, kb.BaseIntents...), kb.CauseIDs...) {
 		if count[id] < minEvalLines {
 			t.Errorf("intent %q has %d eval lines, want at least %d", id, count[id], minEvalLines)
+		}
+	}
+}
+
+// TestDevIsHeldOut: dev.jsonl tunes the classifier (see brain.Train), so
+// none of its lines may be trained on, and it must not leak into the
+// evaluation either. Every intent needs enough lines to be measured.
+func TestDevIsHeldOut(t *testing.T) {
+	k := load(t)
+	if len(k.Dev) == 0 {
+		t.Fatal("dev.jsonl is missing or empty")
+	}
+	train := map[string]int{}
+	for _, ex := range k.Training {
+		train[normLine(ex.Text)] = ex.Line
+	}
+	eval := map[string]int{}
+	for _, ex := range k.Eval {
+		eval[normLine(ex.Text)] = ex.Line
+	}
+	count := map[string]int{}
+	seen := map[string]int{}
+	for _, ex := range k.Dev {
+		n := normLine(ex.Text)
+		if line, ok := train[n]; ok {
+			t.Errorf("dev.jsonl:%d is also training.jsonl:%d: %q", ex.Line, line, ex.Text)
+		}
+		if line, ok := eval[n]; ok {
+			// The text is not shown: eval.jsonl is read by code only.
+			t.Errorf("dev.jsonl:%d is also eval.jsonl:%d", ex.Line, line)
+		}
+		if line, ok := seen[n]; ok {
+			t.Errorf("dev.jsonl:%d repeats line %d: %q", ex.Line, line, ex.Text)
+		}
+		seen[n] = ex.Line
+		count[ex.Intent]++
+	}
+	for _, id := range append(append([]string{}, kb.BaseIntents...), kb.CauseIDs...) {
+		if count[id] < minDevLines {
+			t.Errorf("intent %q has %d dev lines, want at least %d", id, count[id], minDevLines)
 		}
 	}
 }

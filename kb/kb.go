@@ -75,6 +75,10 @@ type KB struct {
 	// Eval holds the held-out evaluation examples from eval.jsonl (never
 	// trained on). Optional.
 	Eval []Example
+	// Dev holds the development examples from dev.jsonl: never trained on,
+	// used to calibrate the classifier and choose its out-of-scope threshold
+	// (see brain.Train), and for error analysis. Optional.
+	Dev []Example
 }
 
 // Example is one labelled line of training or evaluation data.

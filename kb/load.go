@@ -27,6 +27,7 @@ const (
 	MessagesFile  = "messages.yaml"
 	TrainingFile  = "training.jsonl"
 	EvalFile      = "eval.jsonl"
+	DevFile       = "dev.jsonl"
 )
 
 // RequiredMessages are the assistant phrases the flows use; messages.yaml
@@ -156,9 +157,11 @@ func Load(fsys fs.FS) (*KB, error) {
 	l.decode(MessagesFile, &k.Messages)
 	k.Training = l.examples(TrainingFile, true)
 	k.Eval = l.examples(EvalFile, false)
+	k.Dev = l.examples(DevFile, false)
 
 	if len(l.errs) == 0 {
 		l.validate(k)
+		l.validateExamples(k, DevFile, k.Dev, false)
 	}
 	if len(l.errs) > 0 {
 		return nil, l.errs

@@ -212,7 +212,13 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if len(testSet) == 0 {
 		return errors.New("eval: no evaluation data (give --data FILE)")
 	}
-	m, err := intents.Train(trainSet, intents.Options{})
+	var m *intents.Model
+	if *train == "" {
+		// The shipped model: the KB's options, tuned on its dev.jsonl.
+		m, err = brain.Train(k)
+	} else {
+		m, err = intents.Train(trainSet, intents.Options{})
+	}
 	if err != nil {
 		return err
 	}

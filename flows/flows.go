@@ -202,6 +202,25 @@ func (t *turn) help() {
 	t.reprompt()
 }
 
+// promoteCause reads "yeah i got banned yesterday" as the ban, not as a
+// bare yes: when the best reading is yes or no but a cause other than the
+// one in focus is also clearly read (SuggestMin×2), the message names that
+// cause, with the confidence of both readings together. A yes or no about
+// the cause in focus stays an answer.
+func (t *turn) promoteCause() {
+	n := t.in.NLU
+	if n.Intent != kb.Affirm && n.Intent != kb.Deny {
+		return
+	}
+	for _, g := range n.Ranked {
+		if t.isCause(g.Intent) && g.Intent != t.s.Cause && g.Confidence >= 2*t.f.cfg.SuggestMin {
+			t.in.NLU.Intent = g.Intent
+			t.in.NLU.Confidence = min(1, n.Confidence+g.Confidence)
+			return
+		}
+	}
+}
+
 // accepted reports whether the classifier's best intent is confident
 // enough to act on.
 func (t *turn) accepted() bool {
@@ -220,6 +239,7 @@ func (t *turn) text() {
 		t.inHandoff()
 		return
 	}
+	t.promoteCause()
 	if t.open() {
 		if btn, ok := t.matchOption(t.in.Text); ok {
 			t.button(btn)

@@ -348,3 +348,24 @@ func TestStartContinueKeepsTheConversation(t *testing.T) {
 	c.step(flows.Input{Command: flows.CmdStart})
 	c.expect(flows.Idle, "", "<welcome>")
 }
+
+func TestYesPlusACauseNamesTheCause(t *testing.T) {
+	c := newConv(t)
+	c.say(kb.CantSend, 0.9, "i cant send messages")
+	c.step(flows.Input{Text: "yeah i got banned yesterday", NLU: flows.NLU{Intent: kb.Affirm, Confidence: 0.53,
+		Ranked: []flows.Guess{{Intent: kb.Affirm, Confidence: 0.53}, {Intent: kb.TemporaryBan, Confidence: 0.46}}}})
+	c.expect(flows.Feedback, kb.TemporaryBan, "Step one for temporary_ban")
+
+	// A yes about the cause in focus is an answer, not a new cause.
+	c = newConv(t)
+	c.say(kb.Network, 0.6, "wifi?")
+	c.step(flows.Input{Text: "yes my wifi", NLU: flows.NLU{Intent: kb.Affirm, Confidence: 0.6,
+		Ranked: []flows.Guess{{Intent: kb.Affirm, Confidence: 0.6}, {Intent: kb.Network, Confidence: 0.39}}}})
+	c.expect(flows.Feedback, kb.Network, "Step one for network")
+	// A weak second reading doesn't count.
+	c = newConv(t)
+	c.say(kb.CantSend, 0.9, "i cant send messages")
+	c.step(flows.Input{Text: "yes", NLU: flows.NLU{Intent: kb.Affirm, Confidence: 0.9,
+		Ranked: []flows.Guess{{Intent: kb.Affirm, Confidence: 0.9}, {Intent: kb.TemporaryBan, Confidence: 0.05}}}})
+	c.expect(flows.Triage, "", "<pick_option>")
+}

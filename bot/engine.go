@@ -365,8 +365,27 @@ func (e *Engine) deliver(ctx context.Context, channel string, out []Outgoing) er
 
 // Redeliver sends the replies that were stored but not delivered (the
 // process died between the two, or the channel was down), for every
-// channel with a registered Sender. Run it at start and now and then.
+// channel with a registered Sender, respecting the leases of turns in
+// progress here or in other instances. Run it now and then (Run does).
 func (e *Engine) Redeliver(ctx context.Context) error {
+	return e.redeliver(ctx, e.cfg.Clock())
+}
+
+// TakeOverOutbox sends every reply that was stored but not delivered,
+// including those still leased to a process that died: call it at start
+// when this process is the only one using the store (SQLite, memory), so a
+// crash's unsent replies go out at once instead of after OutboxLease.
+// With several instances on one database use Redeliver, which respects the
+// other instances' leases.
+func (e *Engine) TakeOverOutbox(ctx context.Context) error {
+	// Every lease ends before now+OutboxLease: claiming as of then takes
+	// them all.
+	return e.redeliver(ctx, e.cfg.Clock().Add(OutboxLease+time.Second))
+}
+
+// redeliver claims, as of asOf, the undelivered replies of every channel
+// with a Sender, 100 at a time, and delivers them.
+func (e *Engine) redeliver(ctx context.Context, asOf time.Time) error {
 	e.mu.RLock()
 	channels := make([]string, 0, len(e.senders))
 	for ch := range e.senders {
@@ -376,7 +395,7 @@ func (e *Engine) Redeliver(ctx context.Context) error {
 	var errs []error
 	for _, ch := range channels {
 		for {
-			out, err := e.cfg.Store.ClaimOutbox(ctx, ch, e.cfg.Clock(), OutboxLease, 100)
+			out, err := e.cfg.Store.ClaimOutbox(ctx, ch, asOf, OutboxLease, 100)
 			if err != nil {
 				errs = append(errs, err)
 				break
@@ -389,33 +408,6 @@ func (e *Engine) Redeliver(ctx context.Context) error {
 				break
 			}
 		}
-	}
-	return errors.Join(errs...)
-}
-
-// TakeOverOutbox sends every reply that was stored but not delivered,
-// including those still leased to a process that died: call it at start
-// when this process is the only one using the store (SQLite, memory), so a
-// crash's unsent replies go out at once instead of after OutboxLease.
-// With several instances on one database use Redeliver, which respects the
-// other instances' leases.
-func (e *Engine) TakeOverOutbox(ctx context.Context) error {
-	e.mu.RLock()
-	channels := make([]string, 0, len(e.senders))
-	for ch := range e.senders {
-		channels = append(channels, ch)
-	}
-	e.mu.RUnlock()
-	var errs []error
-	for _, ch := range channels {
-		// Every lease ends before now+OutboxLease: claiming "then" takes
-		// them all.
-		out, err := e.cfg.Store.ClaimOutbox(ctx, ch, e.cfg.Clock().Add(OutboxLease+time.Second), OutboxLease, 0)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		errs = append(errs, e.deliver(ctx, ch, out))
 	}
 	return errors.Join(errs...)
 }

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/internal/keylock"
+	"github.com/dmdoctor/dmdoctor/store/internal/migrations"
 )
 
 const (
@@ -97,32 +95,8 @@ var migrationFS embed.FS
 // migrateLock is the session advisory lock held while migrating.
 var migrateLock = lockKey("dmdoctor", "migrate")
 
-// loadMigrations returns the migration scripts in order, checking that
-// their numbers run 1, 2, 3… without gaps.
-func loadMigrations(fsys fs.FS) ([]string, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	scripts := make([]string, len(names))
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil || n < 1 || n > len(names) || scripts[n-1] != "" {
-			return nil, fmt.Errorf("migration %s: want names 001_name.sql, 002_name.sql… without gaps", base)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		scripts[n-1] = string(b)
-	}
-	return scripts, nil
-}
-
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	scripts, err := loadMigrations(migrationFS)
+	scripts, err := migrations.Load(migrationFS)
 	if err != nil {
 		return err
 	}
@@ -164,7 +138,7 @@ func migrateWith(ctx context.Context, pool *pgxpool.Pool, scripts []string) erro
 			return fmt.Errorf("migrate: read schema version: %w", err)
 		}
 		if version > len(scripts) {
-			return fmt.Errorf("database schema version %d is newer than this dmdoctor (knows up to %d): upgrade dmdoctor", version, len(scripts))
+			return migrations.Newer(version, len(scripts))
 		}
 		for v := version + 1; v <= len(scripts); v++ {
 			// The simple protocol runs a script of several statements.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dmdoctor/dmdoctor/store/internal/migrations"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -117,7 +119,7 @@ func TestMigrations(t *testing.T) {
 	for _, o := range stores[1:] {
 		o.Close()
 	}
-	scripts, err := loadMigrations(migrationFS)
+	scripts, err := migrations.Load(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
+
+	"github.com/dmdoctor/dmdoctor/store/internal/migrations"
 )
 
 // migrations are the schema's versions: migrations/NNN_name.sql takes the
@@ -19,35 +17,11 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// loadMigrations returns the migration scripts in order, checking that
-// their numbers run 1, 2, 3… without gaps.
-func loadMigrations(fsys fs.FS) ([]string, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	scripts := make([]string, len(names))
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil || n < 1 || n > len(names) || scripts[n-1] != "" {
-			return nil, fmt.Errorf("migration %s: want names 001_name.sql, 002_name.sql… without gaps", base)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		scripts[n-1] = string(b)
-	}
-	return scripts, nil
-}
-
 // migrate brings the schema of db up to the newest version this binary
 // knows, in one transaction (BEGIN IMMEDIATE: two processes starting at
 // once take turns). A newer schema is refused.
 func migrate(ctx context.Context, db *sql.DB) error {
-	scripts, err := loadMigrations(migrationFS)
+	scripts, err := migrations.Load(migrationFS)
 	if err != nil {
 		return err
 	}
@@ -74,7 +48,7 @@ func migrateWith(ctx context.Context, db *sql.DB, scripts []string) error {
 		return fmt.Errorf("migrate: read schema version: %w", err)
 	}
 	if version > len(scripts) {
-		return fmt.Errorf("database schema version %d is newer than this dmdoctor (knows up to %d): upgrade dmdoctor", version, len(scripts))
+		return migrations.Newer(version, len(scripts))
 	}
 	if version == len(scripts) {
 		return nil

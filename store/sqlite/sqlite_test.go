@@ -14,6 +14,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/dmdoctor/dmdoctor/store/internal/migrations"
+
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
 	"github.com/dmdoctor/dmdoctor/store/storetest"
@@ -117,7 +119,7 @@ func TestMigrations(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	scripts, err := loadMigrations(migrationFS)
+	scripts, err := migrations.Load(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,8 +198,8 @@ func TestLoadMigrationsChecksNames(t *testing.T) {
 		for _, n := range names {
 			fsys["migrations/"+n] = &fstest.MapFile{Data: []byte("SELECT 1;")}
 		}
-		if _, err := loadMigrations(fsys); err == nil {
-			t.Errorf("loadMigrations(%v): no error", names)
+		if _, err := migrations.Load(fsys); err == nil {
+			t.Errorf("migrations.Load(%v): no error", names)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package kb
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -318,36 +317,50 @@ func (l *loader) examples(name string, required bool) []Example {
 }
 
 // ReadExamples reads JSONL lines {"text": ..., "intent": ...}. Blank lines
-// are skipped; an error names the line.
+// are skipped; an error names the line. One JSON decoder reads the whole
+// input (start-up reads thousands of lines).
 func ReadExamples(r io.Reader) ([]Example, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	var out []Example
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	out := make([]Example, 0, bytes.Count(data, []byte{'\n'})+1)
+	line, counted := 1, 0 // line number of data[counted]
+	lineAt := func(off int) int {
+		line += bytes.Count(data[counted:off], []byte{'\n'})
+		counted = off
+		return line
+	}
+	prevEnd := -1
+	for {
+		start := int(dec.InputOffset())
+		for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {
+			start++
+		}
+		if start >= len(data) {
+			break
+		}
+		n := lineAt(start)
+		if prevEnd >= 0 && !bytes.Contains(data[prevEnd:start], []byte{'\n'}) {
+			return nil, &Error{Line: n, Msg: "two JSON values on one line"}
 		}
 		var ex Example
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ex); err != nil {
 			return nil, &Error{Line: n, Msg: "not a JSON object {\"text\", \"intent\"}: " + err.Error()}
 		}
-		if strings.TrimSpace(ex.Text) == "" {
+		prevEnd = int(dec.InputOffset())
+		switch {
+		case strings.TrimSpace(ex.Text) == "":
 			return nil, &Error{Line: n, Field: "text", Msg: "is empty"}
-		}
-		if len(ex.Text) > MaxExampleBytes {
+		case len(ex.Text) > MaxExampleBytes:
 			return nil, &Error{Line: n, Field: "text", Msg: fmt.Sprintf("longer than %d bytes", MaxExampleBytes)}
-		}
-		if ex.Intent == "" {
+		case ex.Intent == "":
 			return nil, &Error{Line: n, Field: "intent", Msg: "is empty"}
 		}
 		ex.Line = n
 		out = append(out, ex)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	return out, nil
 }

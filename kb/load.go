@@ -317,40 +317,37 @@ func (l *loader) examples(name string, required bool) []Example {
 }
 
 // ReadExamples reads JSONL lines {"text": ..., "intent": ...}. Blank lines
-// are skipped; an error names the line. One JSON decoder reads the whole
-// input (start-up reads thousands of lines).
+// are skipped; an error names the line. Start-up reads thousands of lines,
+// so the common shape (two plain strings, no escapes) is read directly;
+// anything else goes through encoding/json, which also reports the errors.
 func ReadExamples(r io.Reader) ([]Example, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	out := make([]Example, 0, bytes.Count(data, []byte{'\n'})+1)
-	line, counted := 1, 0 // line number of data[counted]
-	lineAt := func(off int) int {
-		line += bytes.Count(data[counted:off], []byte{'\n'})
-		counted = off
-		return line
-	}
-	prevEnd := -1
-	for {
-		start := int(dec.InputOffset())
-		for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {
-			start++
+	for n := 1; len(data) > 0; n++ {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
 		}
-		if start >= len(data) {
-			break
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
 		}
-		n := lineAt(start)
-		if prevEnd >= 0 && !bytes.Contains(data[prevEnd:start], []byte{'\n'}) {
-			return nil, &Error{Line: n, Msg: "two JSON values on one line"}
+		ex, ok := fastExample(line)
+		if !ok {
+			dec := json.NewDecoder(bytes.NewReader(line))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&ex); err != nil {
+				return nil, &Error{Line: n, Msg: "not a JSON object {\"text\", \"intent\"}: " + err.Error()}
+			}
+			if dec.More() {
+				return nil, &Error{Line: n, Msg: "more than one JSON value on the line"}
+			}
 		}
-		var ex Example
-		if err := dec.Decode(&ex); err != nil {
-			return nil, &Error{Line: n, Msg: "not a JSON object {\"text\", \"intent\"}: " + err.Error()}
-		}
-		prevEnd = int(dec.InputOffset())
 		switch {
 		case strings.TrimSpace(ex.Text) == "":
 			return nil, &Error{Line: n, Field: "text", Msg: "is empty"}
@@ -363,6 +360,74 @@ func ReadExamples(r io.Reader) ([]Example, error) {
 		out = append(out, ex)
 	}
 	return out, nil
+}
+
+// fastExample reads a line that is exactly {"text": "...", "intent": "..."}
+// (either order, any spacing) with strings free of escapes and control
+// characters, and valid UTF-8. Anything else returns ok false.
+func fastExample(line []byte) (ex Example, ok bool) {
+	p := line
+	skip := func() {
+		for len(p) > 0 && (p[0] == ' ' || p[0] == '\t') {
+			p = p[1:]
+		}
+	}
+	expect := func(c byte) bool {
+		skip()
+		if len(p) == 0 || p[0] != c {
+			return false
+		}
+		p = p[1:]
+		return true
+	}
+	str := func() (string, bool) {
+		if !expect('"') {
+			return "", false
+		}
+		for i := 0; i < len(p); i++ {
+			switch c := p[i]; {
+			case c == '"':
+				v := p[:i]
+				p = p[i+1:]
+				if !utf8.Valid(v) {
+					return "", false
+				}
+				return string(v), true
+			case c == '\\' || c < 0x20:
+				return "", false
+			}
+		}
+		return "", false
+	}
+	if !expect('{') {
+		return ex, false
+	}
+	for i := 0; i < 2; i++ {
+		if i == 1 && !expect(',') {
+			return ex, false
+		}
+		key, ok := str()
+		if !ok || !expect(':') {
+			return ex, false
+		}
+		val, ok := str()
+		if !ok {
+			return ex, false
+		}
+		switch {
+		case key == "text" && ex.Text == "":
+			ex.Text = val
+		case key == "intent" && ex.Intent == "":
+			ex.Intent = val
+		default:
+			return Example{}, false
+		}
+	}
+	if !expect('}') {
+		return ex, false
+	}
+	skip()
+	return ex, len(p) == 0
 }
 
 // ReadExamplesFile reads labelled examples from a file in fsys.

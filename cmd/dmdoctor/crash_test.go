@@ -452,7 +452,7 @@ func TestCrashAndRestart(t *testing.T) {
 
 	// Run 1: a conversation starts.
 	p1 := r.start()
-	const problem = "TikTok won't let me send messages, they just keep loading"
+	const problem = "i cant send messages on tiktok"
 	tg.Text(crashAlice.ID, crashAlice, problem)
 	alice.expect("first message", ref.text(crashAlice, problem))
 	msg, data := alice.lastButtons("first question")

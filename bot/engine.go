@@ -81,6 +81,7 @@ type Engine struct {
 	flow  *flows.Flow
 	locks keylock.Locks[Key]
 	users *limiter      // per-user and per-moderator message rate
+	born  time.Time     // when New ran: TakeOverOutbox takes only older replies
 	turns chan struct{} // a slot per turn allowed at once
 
 	mu      sync.RWMutex
@@ -125,6 +126,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg:     cfg,
 		flow:    flows.New(cfg.KB, cfg.Flows),
 		users:   newLimiter(cfg.RateMessages, cfg.RateWindow),
+		born:    cfg.Clock(),
 		turns:   make(chan struct{}, cfg.MaxConcurrent),
 		senders: map[string]Sender{},
 	}, nil
@@ -371,16 +373,19 @@ func (e *Engine) Redeliver(ctx context.Context) error {
 	return e.redeliver(ctx, e.cfg.Clock())
 }
 
-// TakeOverOutbox sends every reply that was stored but not delivered,
-// including those still leased to a process that died: call it at start
-// when this process is the only one using the store (SQLite, memory), so a
-// crash's unsent replies go out at once instead of after OutboxLease.
+// TakeOverOutbox sends every reply that was stored but not delivered before
+// the engine was made, including those still leased to a process that
+// died: call it at start when this process is the only one using the store
+// (SQLite, memory), so a crash's unsent replies go out at once instead of
+// after OutboxLease.
 // With several instances on one database use Redeliver, which respects the
 // other instances' leases.
 func (e *Engine) TakeOverOutbox(ctx context.Context) error {
-	// Every lease ends before now+OutboxLease: claiming as of then takes
-	// them all.
-	return e.redeliver(ctx, e.cfg.Clock().Add(OutboxLease+time.Second))
+	// A reply stored before this engine was born is leased until before
+	// born+OutboxLease; one of this engine's own turns, being delivered
+	// right now, until after it. Claiming as of just before that line
+	// takes every reply a dead process left, and none of ours.
+	return e.redeliver(ctx, e.born.Add(OutboxLease-time.Millisecond))
 }
 
 // redeliver claims, as of asOf, the undelivered replies of every channel

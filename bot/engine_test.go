@@ -282,11 +282,26 @@ func TestTakeOverOutboxSendsLeasedRepliesAtOnce(t *testing.T) {
 	if f.send.texts("addr-ann") != "" {
 		t.Fatal("Redeliver took a leased reply")
 	}
-	if err := f.e.TakeOverOutbox(context.Background()); err != nil {
+	// A new engine on the same store (the process restarted) takes it
+	// over at once...
+	f.clock.Add(time.Second)
+	e2, err := bot.New(bot.Config{KB: kbtest.Load(t), Classifier: nlu, Store: f.store, Clock: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.Register("test", f.send)
+	// ...but not the replies of its own turns, which it is delivering.
+	f.send.fail = errors.New("channel down again")
+	e2.Handle(context.Background(), bot.Message{ID: "y", Channel: "test", UserID: "bob", Address: "addr-bob", Text: "cant dm"})
+	f.send.fail = nil
+	if err := e2.TakeOverOutbox(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(f.send.texts("addr-ann"), "<triage_intro>") {
 		t.Fatalf("not taken over: %q", f.send.texts("addr-ann"))
+	}
+	if f.send.texts("addr-bob") != "" {
+		t.Fatalf("took over a reply of its own turn: %q", f.send.texts("addr-bob"))
 	}
 }
 

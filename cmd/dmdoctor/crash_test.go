@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,6 +193,34 @@ func (p *proc) duplicateLogged(t *testing.T, id string) bool {
 		}
 	}
 	return false
+}
+
+// settle waits until the running binary's outbox holds exactly n
+// undelivered replies (the held ones): every reply it sent is marked
+// delivered. A kill between Telegram accepting a reply and the mark would
+// send that reply again after the restart, which no store can prevent;
+// the test kills after the mark. It reads the SQLite file read-only.
+func (r *crashRig) settle(n int) {
+	r.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+r.db+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var count int
+		if err := db.QueryRow(`SELECT count(*) FROM outbox`).Scan(&count); err != nil {
+			r.t.Fatal(err)
+		}
+		if count == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the outbox holds %d replies; want %d", count, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // inStore opens the database between runs (no binary running).
@@ -468,6 +497,7 @@ func TestCrashAndRestart(t *testing.T) {
 	pressed, q := tg.Press(crashAlice, msg, data[0])
 	held()
 	tg.WaitFor("the reply to the press to be held", func() bool { return tg.Stalled("sendMessage") == 1 })
+	r.settle(1) // only the held reply is undelivered
 	p1.kill(t)
 	answer := ref.press(crashAlice, data[0])
 	out := r.expireLeases()
@@ -509,6 +539,7 @@ func TestCrashAndRestart(t *testing.T) {
 	held()
 	tg.WaitFor("the queue position to be held", func() bool { return tg.Stalled("sendMessage") == 1 })
 	alice.expect("the hand-off", handoff[:1])
+	r.settle(1) // only the held reply is undelivered
 	p2.kill(t)
 	if n := ticketPosts(1); n != 1 {
 		t.Errorf("ticket 1 posted %d times to the moderators before kill 2; want 1", n)
@@ -546,6 +577,7 @@ func TestCrashAndRestart(t *testing.T) {
 	bobAsked := tg.Text(crashBob.ID, crashBob, human)
 	held()
 	tg.WaitFor("bob's hand-off reply to be held", func() bool { return tg.Stalled("sendMessage") == 1 })
+	r.settle(1) // only the held reply is undelivered
 	p3.kill(t)
 	bobHandoff := ref.text(crashBob, human)
 	if len(bobHandoff) != 2 || !strings.Contains(bobHandoff[1].Text, "queue") {

@@ -373,7 +373,13 @@ func (f *Server) apply(method string, p url.Values) (any, int, string) {
 		return nil, 404, "Not Found: method not found"
 	}
 	f.calls = append(f.calls, Call{Method: method, Params: p})
-	return result, 0, ""
+	// The result may be a stored message that later calls change: encode
+	// it now, under the lock.
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return nil, 500, err.Error()
+	}
+	return json.RawMessage(raw), 0, ""
 }
 
 // getUpdates answers like the Bot API: a call with an offset confirms

@@ -206,8 +206,10 @@ func TestE2EReconnectResumesWithoutDuplicates(t *testing.T) {
 	f := r.fake
 	f.Say(discordtest.UserMessage{ChannelID: dm, Author: uAlice, Content: "first"})
 	f.Wait(t, "the first reply", wait, func(v discordtest.View) bool { return has(v.In(dm), "echo: first") == 1 })
-	if !r.a.Ready() {
-		t.Error("not ready while connected")
+	for deadline := time.Now().Add(wait); !r.a.Ready(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready while connected")
+		}
 	}
 	session := f.Snapshot().Identifies
 
@@ -228,8 +230,10 @@ func TestE2EReconnectResumesWithoutDuplicates(t *testing.T) {
 	}
 	third := f.Say(discordtest.UserMessage{ChannelID: dm, Author: uAlice, Content: "third"})
 	v = f.Wait(t, "the third reply", wait, func(v discordtest.View) bool { return has(v.In(dm), "echo: third") == 1 })
-	if !r.a.Ready() {
-		t.Error("not ready after resuming")
+	for deadline := time.Now().Add(wait); !r.a.Ready(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready after resuming")
+		}
 	}
 	if got := texts(v.In(dm)); strings.Join(got, "|") != "echo: first|echo: second|echo: third" {
 		t.Errorf("replies %q: want each once, in order", got)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 
 	"github.com/dmdoctor/dmdoctor/intents"
 	"github.com/dmdoctor/dmdoctor/kb"
@@ -28,6 +29,29 @@ func LoadKB(dir string) (*kb.KB, error) {
 	}
 	return kb.Load(os.DirFS(dir))
 }
+
+// Start is what the assistant does before its first reply: load the
+// knowledge base from dir (the embedded one when dir is empty) and train
+// the classifier on it (see Train).
+func Start(dir string) (*kb.KB, *intents.Model, error) {
+	defer debug.SetGCPercent(debug.SetGCPercent(startGC))
+	k, err := LoadKB(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := Train(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, m, nil
+}
+
+// startGC is the garbage collector's setting while the assistant starts:
+// loading and training allocate a lot of short-lived memory before anything
+// else runs, and collecting it less often takes a quarter off the start-up
+// time (BenchmarkStartup) for a few tens of megabytes more at the peak.
+// The usual setting is restored at once.
+const startGC = 400
 
 // LoadFS loads a knowledge base from any file system.
 func LoadFS(fsys fs.FS) (*kb.KB, error) { return kb.Load(fsys) }
@@ -68,6 +92,7 @@ var Options = intents.Options{CoveragePrior: 1, TypoMinLength: 3, Epochs: 3, Min
 // temperature 1 and the default threshold. The evaluation examples are never
 // used.
 func Train(k *kb.KB) (*intents.Model, error) {
+	defer debug.SetGCPercent(debug.SetGCPercent(startGC))
 	m, err := intents.Train(Examples(k.Training), Options)
 	if err != nil {
 		return nil, fmt.Errorf("training the classifier: %w", err)

@@ -83,11 +83,7 @@ func TestTrainWithoutDev(t *testing.T) {
 // on dev.jsonl.
 func BenchmarkStartup(b *testing.B) {
 	for b.Loop() {
-		k, err := brain.LoadKB("")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := brain.Train(k); err != nil {
+		if _, _, err := brain.Start(""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -63,11 +63,7 @@ type assistant struct {
 // the engine with its metrics. durable picks SQLite when no store is
 // configured (else memory).
 func build(ctx context.Context, c config, logger *slog.Logger, durable bool) (*assistant, error) {
-	k, err := brain.LoadKB(c.KBDir)
-	if err != nil {
-		return nil, err
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start(c.KBDir)
 	if err != nil {
 		return nil, err
 	}

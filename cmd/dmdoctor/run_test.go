@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dmdoctor/dmdoctor/bot"
+	"github.com/dmdoctor/dmdoctor/store/memory"
 )
 
 // env is a fake environment.
@@ -196,5 +200,35 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if _, _, err := runCmd(t, env{}, "", "chat", "--nope"); err == nil {
 		t.Fatal("unknown flag accepted")
+	}
+}
+
+func TestPurgeLoopDeletesOldConversations(t *testing.T) {
+	s := memory.New()
+	ctx := context.Background()
+	old := bot.Key{Channel: "console", User: "old"}
+	fresh := bot.Key{Channel: "console", User: "fresh"}
+	for _, k := range []bot.Key{old, fresh} {
+		when := time.Now()
+		if k == old {
+			when = when.Add(-40 * 24 * time.Hour)
+		}
+		if _, err := s.Turn(ctx, k, "m-"+k.User, func(c *bot.Conversation) (bot.Change, error) {
+			c.Created, c.Updated = when, when
+			return bot.Change{}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel() // one pass, then stop
+	if err := purgeLoop(cctx, s, 30*24*time.Hour, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, old); err == nil {
+		t.Error("a 40-day-old conversation survived a 30-day retention")
+	}
+	if _, err := s.Get(ctx, fresh); err != nil {
+		t.Errorf("a fresh conversation was purged: %v", err)
 	}
 }

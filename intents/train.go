@@ -443,9 +443,11 @@ func partScales(sw, sc, charWeight float64) (float32, float32) {
 // with iterate averaging, and returns the averaged weights: nrows feature
 // rows then a bias row, each of nclass weights.
 func fit(data []sample, nrows, nclass int, o Options) []float32 {
-	W := make([]float32, (nrows+1)*nclass)
-	U := make([]float32, len(W)) // Σ t·Δw, for the average w − U/t
-	scores := make([]float64, nclass)
+	// Each row holds its nclass weights then their nclass sums of t·Δw (for
+	// the average w − U/t) side by side, so that a step touches one block
+	// of memory per row.
+	stride := 2 * nclass
+	WU := make([]float32, (nrows+1)*stride)
 	acc := make([]float32, nclass)
 	grad := make([]float32, nclass)
 	active := make([]int32, 0, nclass)
@@ -454,7 +456,7 @@ func fit(data []sample, nrows, nclass int, o Options) []float32 {
 		order[i] = i
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed))
-	bias := int32(nrows)
+	bias := nrows
 	t := float32(0) // steps taken
 	eta := float32(o.LearningRate)
 	eps := float32(o.MinGradient)
@@ -462,15 +464,11 @@ func fit(data []sample, nrows, nclass int, o Options) []float32 {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, i := range order {
 			s := &data[i]
-			b := W[int(bias)*nclass : int(bias+1)*nclass]
-			copy(acc, b)
-			forward(acc, W, s.rows, s.vals)
-			for c, a := range acc {
-				scores[c] = float64(a)
-			}
-			softmax(scores, 1)
+			copy(acc, WU[bias*stride:bias*stride+nclass])
+			forward(acc, WU, stride, s.rows, s.vals)
+			softmax32(acc)
 			active = active[:0]
-			for c, p := range scores {
+			for c, p := range acc {
 				g := -float32(p)
 				if c == int(s.class) {
 					g += 1
@@ -489,13 +487,18 @@ func fit(data []sample, nrows, nclass int, o Options) []float32 {
 			if 2*len(active) > nclass {
 				active = active[:0] // dense steps
 			}
-			backward(W, U, grad, active, s.rows, s.vals, eta, t)
-			step(W[int(bias)*nclass:int(bias+1)*nclass], U[int(bias)*nclass:int(bias+1)*nclass], grad, active, eta, t)
+			backward(WU, stride, grad, active, s.rows, s.vals, eta, t)
+			lo := bias * stride
+			step(WU[lo:lo+nclass], WU[lo+nclass:lo+stride], grad, active, eta, t)
 			t++
 		}
 	}
-	for i := range W {
-		W[i] -= U[i] / max(t, 1)
+	W := make([]float32, (nrows+1)*nclass)
+	for r := 0; r <= nrows; r++ {
+		w, u := WU[r*stride:r*stride+nclass], WU[r*stride+nclass:(r+1)*stride]
+		for c := range w {
+			W[r*nclass+c] = w[c] - u[c]/max(t, 1)
+		}
 	}
 	return W
 }
@@ -533,18 +536,18 @@ func fitEnsemble(data []sample, nrows, nclass int, o Options) []float32 {
 	return W
 }
 
-// forward adds to acc, of one weight per class, the weight rows of W (rows
-// of len(acc) weights) given by rows, each times its value in vals: axpy
-// for a whole sample.
+// forward adds to acc, of one weight per class, the weight rows given by
+// rows (the first len(acc) values of each stride of WU), each times its
+// value in vals: axpy for a whole sample.
 //
 // Like axpy, it is exempt from the race detector's instrumentation.
 //
 //go:norace
-func forward(acc, W []float32, rows []int32, vals []float32) {
+func forward(acc, WU []float32, stride int, rows []int32, vals []float32) {
 	nc := len(acc)
 	vals = vals[:len(rows)]
 	for k, r := range rows {
-		x := W[int(r)*nc : int(r+1)*nc]
+		x := WU[int(r)*stride : int(r)*stride+nc]
 		x = x[:nc]
 		a := vals[k]
 		i := 0
@@ -560,18 +563,18 @@ func forward(acc, W []float32, rows []int32, vals []float32) {
 	}
 }
 
-// backward takes the step of every row of a sample (see step), rows of
-// len(grad) weights of W and U.
+// backward takes the step of every row of a sample (see step): in each
+// stride of WU, len(grad) weights then their len(grad) sums.
 //
 // Like step, it is exempt from the race detector's instrumentation.
 //
 //go:norace
-func backward(W, U, grad []float32, active, rows []int32, vals []float32, eta, t float32) {
+func backward(WU []float32, stride int, grad []float32, active, rows []int32, vals []float32, eta, t float32) {
 	nc := len(grad)
 	vals = vals[:len(rows)]
 	for k, r := range rows {
-		lo, hi := int(r)*nc, int(r+1)*nc
-		step(W[lo:hi], U[lo:hi], grad, active, eta*vals[k], t)
+		lo := int(r) * stride
+		step(WU[lo:lo+nc], WU[lo+nc:lo+stride], grad, active, eta*vals[k], t)
 	}
 }
 
@@ -599,6 +602,40 @@ func step(row, urow, grad []float32, active []int32, a, t float32) {
 		row[c] += d
 		urow[c] += t * d
 	}
+}
+
+// softmax32 turns scores into probabilities in place, in float32 with
+// exp32: training only needs gradients, not exact probabilities, and this
+// is its hottest loop after the dot products.
+func softmax32(s []float32) {
+	mx := s[0]
+	for _, v := range s[1:] {
+		mx = max(mx, v)
+	}
+	var sum float32
+	for i, v := range s {
+		e := exp32(v - mx)
+		s[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range s {
+		s[i] *= inv
+	}
+}
+
+// exp32 is e^x for x <= 0, to a relative error below 5e-6 (0 below -87):
+// 2^(x·log2 e) split into the nearest integer power of two, set in the
+// exponent bits, and a Taylor polynomial of 2^f for the rest, |f| <= 1/2.
+func exp32(x float32) float32 {
+	if x < -87 {
+		return 0
+	}
+	y := x * 1.442695
+	i := int32(y - 0.5) // round to nearest, y being negative
+	f := y - float32(i)
+	p := 1 + f*(0.6931472+f*(0.2402265+f*(0.05550411+f*(0.009618129+f*(0.001333356+f*0.0001540353)))))
+	return math.Float32frombits(uint32(i+127)<<23) * p
 }
 
 // softmax turns scores into probabilities in place, at temperature T.

@@ -24,7 +24,7 @@ func trained(t *testing.T) (*kb.KB, *intents.Model) {
 
 // TestEvalAccuracy guards the figure reported in the README: the shipped
 // model (trained on training.jsonl, tuned on dev.jsonl) on the held-out
-// evaluation file. The target is 0.95; the model measures 0.941, so
+// evaluation file. The target is 0.95; the model measures 0.945, so
 // the target is not met yet and this test guards against regressions below
 // 0.93 instead. It reports the aggregate figures only: eval.jsonl is not for
 // error analysis (use dev.jsonl).
@@ -37,7 +37,7 @@ func TestEvalAccuracy(t *testing.T) {
 	t.Logf("eval.jsonl: %d lines, accuracy %.4f, in-scope accuracy %.4f, out-of-scope recall %.4f",
 		r.N, r.Accuracy, r.InScopeAccuracy, r.OOSRecall)
 	if r.Accuracy < 0.93 {
-		t.Errorf("accuracy on eval.jsonl %.4f, want >= 0.93 (was 0.941; the issue's target is 0.95)", r.Accuracy)
+		t.Errorf("accuracy on eval.jsonl %.4f, want >= 0.93 (was 0.945; the issue's target is 0.95)", r.Accuracy)
 	}
 }
 

@@ -2,18 +2,14 @@ package loadtest_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/dmdoctor/dmdoctor/store/postgres/pgtest"
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/brain"
@@ -107,56 +103,9 @@ func opener(t *testing.T, name string) func(context.Context) (bot.Store, error) 
 		path := filepath.Join(t.TempDir(), "load.db")
 		return func(ctx context.Context) (bot.Store, error) { return sqlite.Open(ctx, path) }
 	case "postgres":
-		dsn := freshSchema(t)
+		dsn := pgtest.DSN(t)
 		return func(ctx context.Context) (bot.Store, error) { return postgres.Open(ctx, dsn) }
 	}
 	t.Fatalf("unknown store %q", name)
 	return nil
-}
-
-// freshSchema returns the DSN of DMDOCTOR_TEST_POSTGRES with a new schema
-// as its search path, dropped when t ends; it skips t when the variable is
-// not set.
-func freshSchema(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("DMDOCTOR_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("DMDOCTOR_TEST_POSTGRES not set: skipping PostgreSQL")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "dmdoctor_load_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal("DMDOCTOR_TEST_POSTGRES: cannot parse")
-	}
-	exec := func(q string) error {
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, q)
-		return err
-	}
-	if err := exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal("DMDOCTOR_TEST_POSTGRES: not a URL")
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -3,6 +3,8 @@ package postgres
 import (
 	"testing"
 
+	"github.com/dmdoctor/dmdoctor/store/postgres/pgtest"
+
 	"github.com/dmdoctor/dmdoctor/store/storetest"
 )
 
@@ -14,7 +16,7 @@ import (
 //	eval "$(bash .ci/postgres.sh)"
 //	go test ./store/postgres -run '^$' -bench Turn -benchtime 20000x -count 3
 func BenchmarkTurn(b *testing.B) {
-	s := open(b, testDSN(b))
+	s := open(b, pgtest.DSN(b))
 	defer s.Close()
 	storetest.BenchTurns(b, s)
 }

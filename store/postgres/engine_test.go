@@ -2,13 +2,9 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
-	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/dmdoctor/dmdoctor/store/postgres/pgtest"
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/brain"
@@ -33,54 +28,6 @@ import (
 // feeds both the same messages (same IDs), as a redelivery to the other
 // instance would. What they answer is compared with one engine on a
 // memory store (the reference) fed each message once.
-
-// freshDSN returns a DSN for a new schema of DMDOCTOR_TEST_POSTGRES,
-// dropped when t ends; it skips t when the variable is not set.
-func freshDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("DMDOCTOR_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("DMDOCTOR_TEST_POSTGRES not set: skipping the two-instance PostgreSQL test (start one with: eval \"$(bash .ci/postgres.sh)\")")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "dmdoctor_test_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal("DMDOCTOR_TEST_POSTGRES: cannot parse")
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
-	if err != nil {
-		t.Fatalf("connect to DMDOCTOR_TEST_POSTGRES: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal("DMDOCTOR_TEST_POSTGRES: not a URL")
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // trained is the real knowledge base and its classifier, trained once.
 var trained = sync.OnceValues(func() (assistant, error) {
@@ -242,7 +189,7 @@ func asJSON(v any) string {
 
 func TestTwoInstancesSameUpdates(t *testing.T) {
 	const users, turns = 50, 8
-	dsn := freshDSN(t)
+	dsn := pgtest.DSN(t)
 	begin := time.Now()
 	a, err := trained()
 	if err != nil {

@@ -2,81 +2,22 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/dmdoctor/dmdoctor/store/internal/migrations"
+	"github.com/dmdoctor/dmdoctor/store/postgres/pgtest"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/dmdoctor/dmdoctor/store/internal/migrations"
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
 	"github.com/dmdoctor/dmdoctor/store/storetest"
 )
-
-const envDSN = "DMDOCTOR_TEST_POSTGRES"
-
-// testDSN returns a DSN for a fresh schema of the test database, dropped
-// when t ends; it skips t when DMDOCTOR_TEST_POSTGRES is not set.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv(envDSN)
-	if dsn == "" {
-		t.Skip("DMDOCTOR_TEST_POSTGRES not set: skipping PostgreSQL tests (CI sets it; see .ci/postgres.sh)")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "dmdoctor_test_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(dsn) // accepts the pool_* settings too
-	if err != nil {
-		t.Fatalf("%s: cannot parse", envDSN)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", envDSN, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	return withSearchPath(t, dsn, schema)
-}
-
-func withSearchPath(t testing.TB, dsn, schema string) string {
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("%s: not a URL", envDSN)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 func open(t testing.TB, dsn string) *Store {
 	t.Helper()
@@ -89,13 +30,13 @@ func open(t testing.TB, dsn string) *Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) bot.Store {
-		return open(t, testDSN(t))
+		return open(t, pgtest.DSN(t))
 	})
 }
 
 func TestMigrations(t *testing.T) {
 	ctx := context.Background()
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 
 	// Instances starting together migrate once.
 	const n = 4
@@ -192,7 +133,7 @@ func TestMigrations(t *testing.T) {
 // two dmdoctor instances would have) at once.
 func TestTwoInstances(t *testing.T) {
 	ctx := context.Background()
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	a, b := open(t, dsn), open(t, dsn)
 	defer a.Close()
 	defer b.Close()
@@ -417,7 +358,7 @@ func TestTwoInstances(t *testing.T) {
 // when the conversation changed behind the lock's back.
 func TestFencing(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, testDSN(t))
+	s := open(t, pgtest.DSN(t))
 	defer s.Close()
 	k := bot.Key{Channel: "console", User: "u"}
 	if _, err := s.Turn(ctx, k, "m1", func(c *bot.Conversation) (bot.Change, error) { return bot.Change{}, nil }); err != nil {
@@ -477,7 +418,7 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 // TestWaitAcrossInstancesHonoursContext has a turn wait for another
 // instance's turn of the same conversation until its deadline.
 func TestWaitAcrossInstancesHonoursContext(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	a, b := open(t, dsn), open(t, dsn)
 	defer a.Close()
 	defer b.Close()
@@ -524,7 +465,7 @@ func TestWaitAcrossInstancesHonoursContext(t *testing.T) {
 // TestCloseEndsGoroutines checks that a closed Store leaves no goroutine
 // behind.
 func TestCloseEndsGoroutines(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	before := runtime.NumGoroutine()
 	s := open(t, dsn)
 	for i := range 20 {

@@ -11,11 +11,7 @@ import (
 
 func trained(t *testing.T) (*kb.KB, *intents.Model) {
 	t.Helper()
-	k, err := brain.LoadKB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +90,7 @@ func BenchmarkStartup(b *testing.B) {
 // through the KB's evaluation lines: realistic messages, many words the
 // model never saw.
 func BenchmarkClassifyKB(b *testing.B) {
-	k, err := brain.LoadKB("")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,11 +23,7 @@ var update = flag.Bool("update", false, "rewrite the golden transcripts in testd
 // transcript with testdata/golden (regenerate with -update and review the
 // diff).
 func TestShippedStories(t *testing.T) {
-	k, err := brain.LoadKB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/dmdoctor/dmdoctor/adapters/discord"
 	"github.com/dmdoctor/dmdoctor/adapters/telegram"
 	"github.com/dmdoctor/dmdoctor/bot"
+	"github.com/dmdoctor/dmdoctor/brain"
 	"github.com/dmdoctor/dmdoctor/store/memory"
 	"github.com/dmdoctor/dmdoctor/store/postgres"
 	"github.com/dmdoctor/dmdoctor/store/sqlite"
@@ -299,7 +300,7 @@ func checkConfig(ctx context.Context, fv flagValues, getenv func(string) string,
 	if c.KBDir != "" {
 		kbDesc = c.KBDir
 	}
-	if k, err := loadKBFrom(c.KBDir); err != nil {
+	if k, err := brain.LoadKB(c.KBDir); err != nil {
 		fmt.Fprintf(w, "problem: knowledge base %s:\n%s\n", kbDesc, err)
 		problems++
 	} else {

@@ -285,11 +285,7 @@ func (r *reference) Send(_ context.Context, to bot.Address, replies []flows.Repl
 }
 
 func newReference(t *testing.T) *reference {
-	k, err := brain.LoadKB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,11 +60,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	default:
 		return fmt.Errorf("loadtest: store %q: want sqlite or memory", *storeName)
 	}
-	k, err := brain.LoadKB(*dir)
-	if err != nil {
-		return err
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start(*dir)
 	if err != nil {
 		return err
 	}

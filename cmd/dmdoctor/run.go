@@ -274,11 +274,7 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	k, err := brain.LoadKB(*dir)
-	if err != nil {
-		return err
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start(*dir)
 	if err != nil {
 		return err
 	}

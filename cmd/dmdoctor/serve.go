@@ -49,8 +49,6 @@ func newLogger(getenv func(string) string, w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-func loadKBFrom(dir string) (*kb.KB, error) { return brain.LoadKB(dir) }
-
 // assistant is the engine and what it runs on.
 type assistant struct {
 	kb      *kb.KB

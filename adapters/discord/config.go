@@ -125,26 +125,16 @@ var DefaultTexts = Texts{
 
 func (t Texts) withDefaults() Texts {
 	d := DefaultTexts
-	if t.ThreadName == "" {
-		t.ThreadName = d.ThreadName
-	}
-	if t.ThreadOpened == "" {
-		t.ThreadOpened = d.ThreadOpened
-	}
-	if t.NotYours == "" {
-		t.NotYours = d.NotYours
-	}
-	if t.Failed == "" {
-		t.Failed = d.Failed
-	}
-	if t.TicketThread == "" {
-		t.TicketThread = d.TicketThread
-	}
-	if t.ModSent == "" {
-		t.ModSent = d.ModSent
-	}
-	if t.ModNotText == "" {
-		t.ModNotText = d.ModNotText
+	for _, f := range []struct {
+		v *string
+		d string
+	}{
+		{&t.ThreadName, d.ThreadName}, {&t.ThreadOpened, d.ThreadOpened}, {&t.NotYours, d.NotYours},
+		{&t.Failed, d.Failed}, {&t.TicketThread, d.TicketThread}, {&t.ModSent, d.ModSent}, {&t.ModNotText, d.ModNotText},
+	} {
+		if *f.v == "" {
+			*f.v = f.d
+		}
 	}
 	return t
 }

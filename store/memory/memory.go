@@ -378,16 +378,25 @@ func (s *Store) createTicket(t bot.Ticket) (bot.Ticket, bool) {
 	return copyTicket(&c), true
 }
 
+// ticket returns the stored ticket with that ID. The caller holds s.mu.
+func (s *Store) ticket(ctx context.Context, id int64) (*bot.Ticket, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	t := s.tickets[id]
+	if t == nil {
+		return nil, bot.ErrNotFound
+	}
+	return t, nil
+}
+
 // GetTicket implements bot.Store.
 func (s *Store) GetTicket(ctx context.Context, id int64) (bot.Ticket, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	t, err := s.ticket(ctx, id)
+	if err != nil {
 		return bot.Ticket{}, err
-	}
-	t := s.tickets[id]
-	if t == nil {
-		return bot.Ticket{}, bot.ErrNotFound
 	}
 	return copyTicket(t), nil
 }
@@ -447,13 +456,10 @@ func (s *Store) ListTickets(ctx context.Context, states ...bot.TicketState) ([]b
 func (s *Store) ClaimTicket(ctx context.Context, id int64, moderator, name string, now time.Time) (bot.Ticket, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
-		return bot.Ticket{}, err
-	}
-	t := s.tickets[id]
+	t, err := s.ticket(ctx, id)
 	switch {
-	case t == nil:
-		return bot.Ticket{}, bot.ErrNotFound
+	case err != nil:
+		return bot.Ticket{}, err
 	case t.State == bot.TicketClaimed:
 		return copyTicket(t), bot.ErrClaimed
 	case t.State != bot.TicketPending:
@@ -469,12 +475,9 @@ func (s *Store) ClaimTicket(ctx context.Context, id int64, moderator, name strin
 func (s *Store) MoveTicket(ctx context.Context, id int64, from []bot.TicketState, to bot.TicketState, by string, now time.Time) (bot.Ticket, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	t, err := s.ticket(ctx, id)
+	if err != nil {
 		return bot.Ticket{}, err
-	}
-	t := s.tickets[id]
-	if t == nil {
-		return bot.Ticket{}, bot.ErrNotFound
 	}
 	if !slices.Contains(from, t.State) {
 		return copyTicket(t), bot.ErrTicketState
@@ -491,12 +494,9 @@ func (s *Store) MoveTicket(ctx context.Context, id int64, from []bot.TicketState
 func (s *Store) SetTicketRef(ctx context.Context, id int64, place, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	t, err := s.ticket(ctx, id)
+	if err != nil {
 		return err
-	}
-	t := s.tickets[id]
-	if t == nil {
-		return bot.ErrNotFound
 	}
 	if t.Refs == nil {
 		t.Refs = map[string]string{}
@@ -509,12 +509,9 @@ func (s *Store) SetTicketRef(ctx context.Context, id int64, place, ref string) e
 func (s *Store) AddNote(ctx context.Context, id int64, n bot.Note) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	t, err := s.ticket(ctx, id)
+	if err != nil {
 		return err
-	}
-	t := s.tickets[id]
-	if t == nil {
-		return bot.ErrNotFound
 	}
 	t.Notes = append(t.Notes, n)
 	return nil
@@ -524,12 +521,9 @@ func (s *Store) AddNote(ctx context.Context, id int64, n bot.Note) error {
 func (s *Store) RateTicket(ctx context.Context, id int64, rating int, comment string, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	t, err := s.ticket(ctx, id)
+	if err != nil {
 		return err
-	}
-	t := s.tickets[id]
-	if t == nil {
-		return bot.ErrNotFound
 	}
 	if rating < 1 || rating > 5 {
 		return bot.ErrBadRating

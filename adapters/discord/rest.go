@@ -3,7 +3,6 @@ package discord
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/dmdoctor/dmdoctor/internal/backoff"
 )
 
 // api is the part of *discordgo.Session the adapter calls over REST, so
@@ -78,12 +79,8 @@ func (a *Adapter) call(ctx context.Context, op string, fn func(opts ...discordgo
 		}
 		a.obs.Retry(Channel)
 		a.log.Debug("retrying Discord API call", "op", op, "attempt", attempt, "wait", wait, "err", a.redact(err.Error()))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, wait) != nil {
 			return a.scrub(op, err)
-		case <-t.C:
 		}
 	}
 }
@@ -119,12 +116,7 @@ func (a *Adapter) retryAfter(err error, attempt int) (time.Duration, bool) {
 // backoff is the wait before try attempt+1: Backoff doubled per try, at
 // most MaxBackoff, the upper half jittered.
 func (a *Adapter) backoff(attempt int) time.Duration {
-	d := a.cfg.Backoff
-	for i := 1; i < attempt && d < a.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, a.cfg.MaxBackoff)
-	return d/2 + rand.N(d/2+1)
+	return backoff.Delay(a.cfg.Backoff, a.cfg.MaxBackoff, attempt)
 }
 
 // apiCode returns the Discord JSON error code of a REST error, or 0.

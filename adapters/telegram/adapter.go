@@ -19,6 +19,7 @@ import (
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
+	"github.com/dmdoctor/dmdoctor/internal/backoff"
 )
 
 // Channel is the channel name of Telegram conversations.
@@ -117,7 +118,7 @@ func New(cfg Config, h Handler) (*Adapter, error) {
 		log:       cfg.Logger.With("channel", Channel),
 		obs:       cfg.Observer,
 		api:       api,
-		sleep:     sleep,
+		sleep:     backoff.Sleep,
 		started:   make(chan struct{}),
 		seen:      newFIFOSet[int](seenUpdates),
 		offered:   newFIFOSet[int64](maxTracked),

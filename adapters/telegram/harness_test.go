@@ -17,6 +17,7 @@ import (
 	"github.com/dmdoctor/dmdoctor/brain"
 	"github.com/dmdoctor/dmdoctor/flows"
 	"github.com/dmdoctor/dmdoctor/intents"
+	"github.com/dmdoctor/dmdoctor/internal/backoff"
 	"github.com/dmdoctor/dmdoctor/kb"
 	"github.com/dmdoctor/dmdoctor/store/memory"
 )
@@ -337,7 +338,7 @@ func start(t *testing.T, o options) *harness {
 		h.mu.Lock()
 		h.sleeps = append(h.sleeps, d)
 		h.mu.Unlock()
-		return sleep(ctx, min(d, time.Millisecond))
+		return backoff.Sleep(ctx, min(d, time.Millisecond))
 	}
 	h.a = a
 	ctx, cancel := context.WithCancel(context.Background())

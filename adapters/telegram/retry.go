@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/dmdoctor/dmdoctor/internal/backoff"
 )
 
 // ErrBlocked is returned by Send for a chat whose user blocked the bot (or
@@ -73,13 +74,7 @@ func (a *Adapter) retryPolicy(err error, attempt int) (time.Duration, bool) {
 // backoff is the wait before retry number attempt (1, 2, …): Backoff
 // doubled per attempt, capped at MaxBackoff, with jitter in [d/2, d].
 func (a *Adapter) backoff(attempt int) time.Duration {
-	d := a.cfg.Backoff
-	for i := 1; i < attempt && d < a.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, a.cfg.MaxBackoff)
-	half := d / 2
-	return half + time.Duration(rand.Int64N(int64(half)+1))
+	return backoff.Delay(a.cfg.Backoff, a.cfg.MaxBackoff, attempt)
 }
 
 // call runs one API call with the adapter's retry policy: at most
@@ -107,18 +102,6 @@ func (a *Adapter) call(ctx context.Context, op string, fn func(botAPI) error) er
 		if err := a.sleep(ctx, wait); err != nil {
 			return fmt.Errorf("telegram: %s: %w", op, err)
 		}
-	}
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -185,13 +185,13 @@ func (c *Chat) print(t bot.Turn, replies []flows.Reply) error {
 			}
 			continue
 		}
-		fmt.Fprintln(c.Out, Sanitize(r.Text))
+		fmt.Fprintln(c.Out, safetext.Terminal(r.Text))
 		for j, b := range r.Buttons {
-			fmt.Fprintf(c.Out, "  %d) %s\n", j+1, Sanitize(b.Label))
+			fmt.Fprintf(c.Out, "  %d) %s\n", j+1, safetext.Terminal(b.Label))
 		}
 	}
 	if t.Handoff != nil && !c.JSON && !c.Mod {
-		fmt.Fprintln(c.Out, Sanitize(FormatHandoff(*t.Handoff)))
+		fmt.Fprintln(c.Out, safetext.Terminal(FormatHandoff(*t.Handoff)))
 	}
 	return nil
 }
@@ -263,7 +263,7 @@ func (c *Chat) modPrint(title string, v bot.TicketView) {
 			fmt.Fprintf(&b, "\n  (/mod %s %d) %s", op, id, btn.Label)
 		}
 	}
-	fmt.Fprintln(c.Out, indentMod(Sanitize(b.String())))
+	fmt.Fprintln(c.Out, indentMod(safetext.Terminal(b.String())))
 }
 
 func indentMod(s string) string { return "  [mods] " + strings.ReplaceAll(s, "\n", "\n  [mods] ") }
@@ -311,5 +311,3 @@ func FormatHandoff(h bot.Handoff) string {
 	return b.String()
 }
 
-// Sanitize makes text safe to print on a terminal (safetext.Terminal).
-func Sanitize(s string) string { return safetext.Terminal(s) }

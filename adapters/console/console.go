@@ -310,4 +310,3 @@ func FormatHandoff(h bot.Handoff) string {
 	}
 	return b.String()
 }
-

@@ -51,20 +51,30 @@ func (m *Model) scoreAll(val []Example) []valLine {
 }
 
 // nll is the negative log-likelihood of the gold labels at temperature T.
-func (m *Model) nll(lines []valLine, T float64, buf []float64) float64 {
+// Its softmax is softmax32's float32 arithmetic: fitCalibration evaluates it
+// a few dozen times over every held-out line at start-up, and a likelihood
+// needs no more precision.
+func (m *Model) nll(lines []valLine, T float64, buf []float32) float64 {
 	sum := 0.0
+	inv := 1 / T
 	for _, l := range lines {
-		copy(buf, l.scores)
-		softmax(buf, T)
+		if l.gold == -2 { // unknown intent: no likelihood
+			continue
+		}
+		for c, v := range l.scores {
+			buf[c] = float32(v * inv)
+		}
+		softmax32(buf)
 		g := m.coverageFactor(l.coverage)
 		var p float64
-		switch {
-		case l.gold == -2: // unknown intent: no likelihood
-			continue
-		case l.gold == -1 || l.gold == m.oos:
-			p = 1 - g*(1-m.oosProb(buf))
-		default:
-			p = g * buf[l.gold]
+		if l.gold == -1 || l.gold == m.oos {
+			pOOS := 0.0
+			if m.oos >= 0 {
+				pOOS = float64(buf[m.oos])
+			}
+			p = 1 - g*(1-pOOS)
+		} else {
+			p = g * float64(buf[l.gold])
 		}
 		sum -= math.Log(max(p, 1e-12))
 	}
@@ -99,7 +109,7 @@ func (m *Model) fitCalibration(lines []valLine) (float64, bool) {
 	if !slices.ContainsFunc(lines, func(l valLine) bool { return l.gold != -2 }) {
 		return 0, false
 	}
-	buf := make([]float64, len(m.classes))
+	buf := make([]float32, len(m.classes))
 	logT := goldenMin(math.Log(0.02), math.Log(50), func(x float64) float64 {
 		return m.nll(lines, math.Exp(x), buf)
 	})

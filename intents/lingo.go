@@ -66,6 +66,31 @@ var lingo = map[string]string{
 	"okey": "ok", "k": "ok", "kk": "ok", "pwd": "password", "acct": "account",
 	"asap": "as soon as possible", "rly": "really", "srsly": "seriously",
 	"nd": "and",
+
+	// Chat spellings of yes, no, thanks, greetings and common phrases.
+	"ye": "yes", "yeh": "yes", "yah": "yes", "yas": "yes", "yass": "yes", "yeap": "yes",
+	"yee": "yes", "yessir": "yes sir", "yesss": "yes", "yus": "yes", "ys": "yes",
+	"nah": "no", "naw": "no", "nop": "nope", "nopes": "nope", "noo": "no",
+	"alr": "alright", "aight": "alright", "ight": "alright", "allright": "alright",
+	"deffo": "definitely", "defo": "definitely", "def": "definitely", "defs": "definitely",
+	"definitly": "definitely", "definetly": "definitely", "prolly": "probably", "probs": "probably",
+	"tyvm": "thank you very much", "tysvm": "thank you so very much", "thankies": "thanks",
+	"thnks": "thanks", "tks": "thanks", "tq": "thank you", "thnk": "thank", "thanku": "thank you",
+	"thankss": "thanks", "tanks": "thanks",
+	"sup": "what is up", "wassup": "what is up", "wsp": "what is up", "whatsup": "what is up",
+	"wazzup": "what is up", "wsup": "what is up", "hru": "how are you", "wyd": "what are you doing",
+	"hbu": "how about you", "wbu": "what about you", "gm": "good morning", "gn": "good night",
+	"hiya": "hi", "heya": "hey", "hai": "hi", "helo": "hello", "hallo": "hello", "hullo": "hello",
+	"ngl": "not going to lie", "tbh": "to be honest", "fr": "for real", "istg": "i swear to god",
+	"smh": "shaking my head", "imo": "in my opinion", "idc": "i do not care", "ik": "i know",
+	"ikr": "i know right", "iirc": "if i remember correctly", "afaik": "as far as i know",
+	"ofc": "of course", "obv": "obviously", "obvs": "obviously", "bcs": "because",
+	"sry": "sorry", "srry": "sorry", "soz": "sorry", "pple": "people",
+	"wdym": "what do you mean", "wym": "what do you mean", "hmu": "hit me up",
+	"acc": "account", "accs": "accounts", "notif": "notification", "notifs": "notifications",
+	"ppls": "people", "convo": "conversation", "convos": "conversations",
+	"sumn": "something", "smthng": "something", "somethin": "something", "nothin": "nothing",
+	"nuthin": "nothing", "jus": "just", "js": "just", "tryna": "trying to", "kinda": "kind of",
 }
 
 // emoticons are ASCII emoticons, longest first where one is a prefix of another.

@@ -48,6 +48,10 @@ func TestNormalize(t *testing.T) {
 		{"msgs dms", "msgs DMs dm", "messages dm dm"},
 		{"thanks", "thx ty", "thanks thanks"},
 		{"idk rn", "idk rn", "i do not know right now"},
+		{"yes and no", "yeh nah aight deffo", "yes no alright definitely"},
+		{"greetings", "sup hru gm", "what is up how are you good morning"},
+		{"abbreviations", "ngl tbh fr wdym", "not going to lie to be honest for real what do you mean"},
+		{"thanks spellings", "tyvm thankies", "thank you very much thanks"},
 		{"because", "bc cuz", "because because"},
 		{"digit spellings", "b4 2day gr8", "before today great"},
 

@@ -460,9 +460,18 @@ func fit(data []sample, nrows, nclass int, o Options) []float32 {
 	t := float32(0) // steps taken
 	eta := float32(o.LearningRate)
 	eps := float32(o.MinGradient)
+	// rest[i] marks a sample whose last step was all zeros: the model had
+	// it right to within MinGradient. The next epoch passes over it as if
+	// it had taken another step of zeros, and the one after visits it again.
+	rest := make([]bool, len(data))
 	for range o.Epochs {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, i := range order {
+			if rest[i] {
+				rest[i] = false
+				t++
+				continue
+			}
 			s := &data[i]
 			copy(acc, WU[bias*stride:bias*stride+nclass])
 			forward(acc, WU, stride, s.rows, s.vals)
@@ -481,6 +490,7 @@ func fit(data []sample, nrows, nclass int, o Options) []float32 {
 				grad[c] = g
 			}
 			if len(active) == 0 {
+				rest[i] = true
 				t++ // a step of zeros: nothing to add
 				continue
 			}

@@ -34,19 +34,22 @@ func (m *Model) scoreAll(val []Example) []valLine {
 		idx[c] = i
 	}
 	lines := make([]valLine, len(val))
-	s := m.getScratch()
-	defer m.pool.Put(s)
-	for i, ex := range val {
-		cov := m.score(s, ex.Text)
-		gold, ok := idx[ex.Intent]
-		if !ok {
-			gold = -1
-			if ex.Intent != OutOfScope {
-				gold = -2 // an intent the model does not know: always wrong
+	inParts(len(val), func(lo, hi int) {
+		s := m.getScratch()
+		defer m.pool.Put(s)
+		for i := lo; i < hi; i++ {
+			ex := val[i]
+			cov := m.score(s, ex.Text)
+			gold, ok := idx[ex.Intent]
+			if !ok {
+				gold = -1
+				if ex.Intent != OutOfScope {
+					gold = -2 // an intent the model does not know: always wrong
+				}
 			}
+			lines[i] = valLine{scores: slices.Clone(s.scores), coverage: cov, gold: gold}
 		}
-		lines[i] = valLine{scores: slices.Clone(s.scores), coverage: cov, gold: gold}
-	}
+	})
 	return lines
 }
 

@@ -183,12 +183,17 @@ func TestClassifyFixture(t *testing.T) {
 
 func TestTrainDeterministic(t *testing.T) {
 	data := supportFixture(t)
+	// The ensemble and the steps before it run in parallel, one part of
+	// at least minPart lines per core (here four parts of the fixture);
+	// one core must give the same model.
+	defer func(n int) { minPart = n }(minPart)
+	minPart = 8
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	a, err := Train(data, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The ensemble runs in parallel; one core must give the same model.
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	runtime.GOMAXPROCS(1)
 	b, err := Train(data, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -154,28 +154,7 @@ func Train(examples []Example, opts Options) (*Model, error) {
 	}
 
 	// Tokens of every line as indices into words, the distinct words.
-	var tz tokenizer
-	lines := make([][]int32, len(examples))
-	wordID := map[string]int32{}
-	var words []string
-	var counts []int // occurrences of each word
-	for i, ex := range examples {
-		tz.run(ex.Text, nil, maxTokens)
-		line := make([]int32, len(tz.toks))
-		for j, t := range tz.toks {
-			b := tz.out[t.start:t.end]
-			id, ok := wordID[string(b)]
-			if !ok {
-				id = int32(len(words))
-				words = append(words, string(b))
-				counts = append(counts, 0)
-				wordID[words[id]] = id
-			}
-			counts[id]++
-			line[j] = id
-		}
-		lines[i] = line
-	}
+	lines, words, counts := tokenizeAll(examples)
 	stems := stemAll(words)
 	stemHash := make([]uint64, len(words))
 	for i := range words {
@@ -185,25 +164,10 @@ func Train(examples []Example, opts Options) (*Model, error) {
 	// The features of every line (see featureIDs) as ids numbered in order
 	// of first appearance, and the lines each occurs in; then rows for those
 	// in at least MinCount lines, in the same order.
-	f := newFeatureIDs(words, stemHash, o)
-	feats := make([][]int32, len(lines))
-	nword := make([]int, len(lines))
-	var df, last []int32 // by feature id: lines it occurs in, last line + 1
-	for i, line := range lines {
-		feats[i], nword[i] = f.line(line)
-		for len(df) < len(f.hashes) {
-			df, last = append(df, 0), append(last, 0)
-		}
-		for _, id := range feats[i] {
-			if last[id] != int32(i+1) {
-				last[id] = int32(i + 1)
-				df[id]++
-			}
-		}
-	}
-	rowOf := make([]int32, len(f.hashes))
+	feats, nword, hashes, chars, df := featuresAll(lines, words, stemHash, o)
+	rowOf := make([]int32, len(hashes))
 	var kept []uint64
-	for id, h := range f.hashes {
+	for id, h := range hashes {
 		rowOf[id] = -1
 		if c := df[id]; c >= int32(o.MinCount) {
 			rowOf[id] = int32(len(kept))
@@ -222,15 +186,21 @@ func Train(examples []Example, opts Options) (*Model, error) {
 	}
 
 	data := make([]sample, len(examples))
-	for i, ids := range feats {
-		data[i] = m.sample(ids, rowOf, nword[i])
-		data[i].class = classOf[examples[i].Intent]
-	}
+	inParts(len(data), func(lo, hi int) {
+		var rows slab[int32]
+		var vals slab[float32]
+		for i := lo; i < hi; i++ {
+			data[i] = m.sample(feats[i], rowOf, nword[i], &rows, &vals)
+			data[i].class = classOf[examples[i].Intent]
+		}
+	})
 
+	var wg sync.WaitGroup
+	wg.Go(func() { m.typos = newTypoIndex(words, counts, o.TypoMinLength) })
 	W := fitEnsemble(data, m.nrows, len(m.classes), o)
-	m.setWords(words, stemHash, f.chars, rowOf, W)
-	m.typos = newTypoIndex(words, counts, o.TypoMinLength)
+	wg.Go(func() { m.setWords(words, stemHash, chars, rowOf, W) })
 	m.setWeights(W)
+	wg.Wait()
 	m.calib.Store(&calibration{temperature: 1, threshold: defaultThreshold})
 	return m, nil
 }
@@ -334,6 +304,7 @@ type featureIDs struct {
 	hashes   []uint64  // by feature id
 	chars    [][]int32 // by word: its character n-gram ids, once read
 	stems    []uint64  // scratch
+	slab     slab[int32]
 }
 
 func newFeatureIDs(words []string, stemHash []uint64, o Options) *featureIDs {
@@ -364,7 +335,7 @@ func (f *featureIDs) line(line []int32) ([]int32, int) {
 		}
 		n += len(f.chars[w])
 	}
-	out := make([]int32, 0, n)
+	out := f.slab.take(n)[:0]
 	wordHashes(f.stems, func(h uint64) { out = append(out, f.id(h)) })
 	nw := len(out)
 	for _, w := range line {
@@ -389,8 +360,8 @@ func wordHashes(stems []uint64, emit func(uint64)) {
 // sample turns feature ids into weighted rows (see partScales); the first
 // nw ids are the word part, the rest the character part. Features without a
 // row (rowOf -1) are dropped.
-func (m *Model) sample(ids, rowOf []int32, nw int) sample {
-	s := sample{rows: make([]int32, 0, len(ids))}
+func (m *Model) sample(ids, rowOf []int32, nw int, rows *slab[int32], vals *slab[float32]) sample {
+	s := sample{rows: rows.take(len(ids))[:0]}
 	var sw, sc float64
 	nWord := 0
 	for i, id := range ids {
@@ -406,7 +377,7 @@ func (m *Model) sample(ids, rowOf []int32, nw int) sample {
 		}
 	}
 	vw, vc := partScales(sw, sc, m.opts.CharWeight)
-	s.vals = make([]float32, len(s.rows))
+	s.vals = vals.take(len(s.rows))
 	for i, r := range s.rows {
 		if i < nWord {
 			s.vals[i] = m.rowW[r] * vw
@@ -440,14 +411,18 @@ func partScales(sw, sc, charWeight float64) (float32, float32) {
 }
 
 // fit trains multinomial logistic regression by stochastic gradient descent
-// with iterate averaging, and returns the averaged weights: nrows feature
-// rows then a bias row, each of nclass weights.
+// and returns the average of the weights at snapshotsPerEpoch evenly spaced
+// points of every epoch but the first (of every epoch when there is only
+// one): nrows feature rows then a bias row, each of nclass weights.
+//
+// Averaging the iterates makes the result depend less on the order of the
+// last steps. Snapshots cost a pass over the weights each, against a
+// running average that doubles the memory every step touches; on
+// CLINC150's validation set and leaving one writer of the KB's training
+// data out at a time they were as accurate, and training is a tenth faster.
 func fit(data []sample, nrows, nclass int, o Options) []float32 {
-	// Each row holds its nclass weights then their nclass sums of t·Δw (for
-	// the average w − U/t) side by side, so that a step touches one block
-	// of memory per row.
-	stride := 2 * nclass
-	WU := make([]float32, (nrows+1)*stride)
+	W := make([]float32, (nrows+1)*nclass)
+	sum := make([]float32, len(W))
 	acc := make([]float32, nclass)
 	grad := make([]float32, nclass)
 	active := make([]int32, 0, nclass)
@@ -456,29 +431,36 @@ func fit(data []sample, nrows, nclass int, o Options) []float32 {
 		order[i] = i
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed))
-	bias := nrows
-	t := float32(0) // steps taken
+	bias := W[nrows*nclass:]
 	eta := float32(o.LearningRate)
 	eps := float32(o.MinGradient)
-	// rest[i] marks a sample whose last step was all zeros: the model had
-	// it right to within MinGradient. The next epoch passes over it as if
-	// it had taken another step of zeros, and the one after visits it again.
-	rest := make([]bool, len(data))
-	for range o.Epochs {
+	every := max(len(data)/snapshotsPerEpoch, 1)
+	snapshots := 0
+	// rest[i] counts the epochs sample i sits out: after a step of all
+	// zeros (the model had it right to within MinGradient), the next
+	// restEpochs. Leaving one writer of the KB's data out at a time, and on
+	// CLINC150's validation set, this was as accurate as visiting every
+	// sample every epoch, and trains a fifth faster.
+	rest := make([]int8, len(data))
+	for epoch := range o.Epochs {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for _, i := range order {
-			if rest[i] {
-				rest[i] = false
-				t++
+		snap := epoch > 0 || o.Epochs == 1
+		for n, i := range order {
+			if snap && (n+1)%every == 0 {
+				axpy(sum, W, 1)
+				snapshots++
+			}
+			if rest[i] > 0 {
+				rest[i]--
 				continue
 			}
 			s := &data[i]
-			copy(acc, WU[bias*stride:bias*stride+nclass])
-			forward(acc, WU, stride, s.rows, s.vals)
+			copy(acc, bias)
+			forward(acc, W, s.rows, s.vals)
 			softmax32(acc)
 			active = active[:0]
 			for c, p := range acc {
-				g := -float32(p)
+				g := -p
 				if c == int(s.class) {
 					g += 1
 				}
@@ -490,28 +472,31 @@ func fit(data []sample, nrows, nclass int, o Options) []float32 {
 				grad[c] = g
 			}
 			if len(active) == 0 {
-				rest[i] = true
-				t++ // a step of zeros: nothing to add
+				rest[i] = restEpochs
 				continue
 			}
 			if 2*len(active) > nclass {
 				active = active[:0] // dense steps
 			}
-			backward(WU, stride, grad, active, s.rows, s.vals, eta, t)
-			lo := bias * stride
-			step(WU[lo:lo+nclass], WU[lo+nclass:lo+stride], grad, active, eta, t)
-			t++
+			backward(W, grad, active, s.rows, s.vals, eta)
+			step(bias, grad, active, eta)
 		}
 	}
-	W := make([]float32, (nrows+1)*nclass)
-	for r := 0; r <= nrows; r++ {
-		w, u := WU[r*stride:r*stride+nclass], WU[r*stride+nclass:(r+1)*stride]
-		for c := range w {
-			W[r*nclass+c] = w[c] - u[c]/max(t, 1)
-		}
+	if snapshots == 0 { // fewer lines than snapshots: the last weights
+		return W
+	}
+	inv := 1 / float32(snapshots)
+	for j, v := range sum {
+		W[j] = v * inv
 	}
 	return W
 }
+
+// snapshotsPerEpoch is how often fit takes the weights into its average.
+const snapshotsPerEpoch = 4
+
+// restEpochs is how many epochs a sample the model had right sits out.
+const restEpochs = 2
 
 // fitEnsemble runs fit o.Ensemble times with different seeds, in parallel,
 // and averages the weights.
@@ -546,18 +531,17 @@ func fitEnsemble(data []sample, nrows, nclass int, o Options) []float32 {
 	return W
 }
 
-// forward adds to acc, of one weight per class, the weight rows given by
-// rows (the first len(acc) values of each stride of WU), each times its
-// value in vals: axpy for a whole sample.
+// forward adds to acc, of one weight per class, the weight rows of W given
+// by rows, each times its value in vals: axpy for a whole sample.
 //
 // Like axpy, it is exempt from the race detector's instrumentation.
 //
 //go:norace
-func forward(acc, WU []float32, stride int, rows []int32, vals []float32) {
+func forward(acc, W []float32, rows []int32, vals []float32) {
 	nc := len(acc)
 	vals = vals[:len(rows)]
 	for k, r := range rows {
-		x := WU[int(r)*stride : int(r)*stride+nc]
+		x := W[int(r)*nc : int(r+1)*nc]
 		x = x[:nc]
 		a := vals[k]
 		i := 0
@@ -573,44 +557,38 @@ func forward(acc, WU []float32, stride int, rows []int32, vals []float32) {
 	}
 }
 
-// backward takes the step of every row of a sample (see step): in each
-// stride of WU, len(grad) weights then their len(grad) sums.
+// backward takes the step of every row of a sample in W (see step), of
+// len(grad) weights each.
 //
 // Like step, it is exempt from the race detector's instrumentation.
 //
 //go:norace
-func backward(WU []float32, stride int, grad []float32, active, rows []int32, vals []float32, eta, t float32) {
+func backward(W, grad []float32, active, rows []int32, vals []float32, eta float32) {
 	nc := len(grad)
 	vals = vals[:len(rows)]
 	for k, r := range rows {
-		lo := int(r) * stride
-		step(WU[lo:lo+nc], WU[lo+nc:lo+stride], grad, active, eta*vals[k], t)
+		step(W[int(r)*nc:int(r+1)*nc], grad, active, eta*vals[k])
 	}
 }
 
-// step adds a·grad[c] to row[c] and t·a·grad[c] to urow[c] for the classes c
-// in active, or for all classes when active is empty.
+// step adds a·grad[c] to row[c] for the classes c in active, or for all
+// classes when active is empty.
 //
 // Like axpy, it is a numeric kernel exempt from the race detector's
 // instrumentation, which slows training tenfold: it reads and writes only
 // the slices it is given, which its caller owns.
 //
 //go:norace
-func step(row, urow, grad []float32, active []int32, a, t float32) {
+func step(row, grad []float32, active []int32, a float32) {
 	if len(active) == 0 {
-		urow = urow[:len(row)]
 		grad = grad[:len(row)]
 		for c := range row {
-			d := a * grad[c]
-			row[c] += d
-			urow[c] += t * d
+			row[c] += a * grad[c]
 		}
 		return
 	}
 	for _, c := range active {
-		d := a * grad[c]
-		row[c] += d
-		urow[c] += t * d
+		row[c] += a * grad[c]
 	}
 }
 

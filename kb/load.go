@@ -116,14 +116,27 @@ type loader struct {
 	fsys  fs.FS
 	errs  Errors
 	nodes map[string]*yaml.Node // file → parsed node tree, for line numbers
+	data  map[string][]byte     // file → contents, parsed into nodes when an error needs a line
 }
 
 // Load reads and validates a knowledge base from fsys (the embedded data or
 // a directory, via os.DirFS). Every problem found is reported, each naming
 // the file, the line where known and the field.
 func Load(fsys fs.FS) (*KB, error) {
-	l := &loader{fsys: fsys, nodes: map[string]*yaml.Node{}}
+	l := &loader{fsys: fsys, nodes: map[string]*yaml.Node{}, data: map[string][]byte{}}
 	k := &KB{ByID: map[string]*Cause{}}
+
+	// The example files are most of the bytes: read them while the YAML
+	// files are decoded, and report their errors after the YAML files'.
+	ex := &loader{fsys: fsys}
+	exDone := make(chan struct{})
+	go func() {
+		defer close(exDone)
+		k.Training = ex.examples(TrainingFile, true)
+		k.Eval = ex.examples(EvalFile, false)
+		k.Dev = ex.examples(DevFile, false)
+	}()
+	defer func() { <-exDone }() // also on early returns
 
 	names, err := fs.Glob(fsys, CausesDir+"/*.yaml")
 	if err != nil {
@@ -154,9 +167,8 @@ func Load(fsys fs.FS) (*KB, error) {
 	}{&k.FAQ})
 	l.decode(ChecklistFile, &k.Checklist)
 	l.decode(MessagesFile, &k.Messages)
-	k.Training = l.examples(TrainingFile, true)
-	k.Eval = l.examples(EvalFile, false)
-	k.Dev = l.examples(DevFile, false)
+	<-exDone
+	l.errs = append(l.errs, ex.errs...)
 
 	if len(l.errs) == 0 {
 		l.validate(k)
@@ -188,12 +200,7 @@ func (l *loader) decode(name string, v any) bool {
 		l.errs = append(l.errs, &Error{File: name, Msg: "file is not valid UTF-8"})
 		return false
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		l.errs = append(l.errs, yamlError(name, err))
-		return false
-	}
-	l.nodes[name] = &root
+	l.data[name] = data
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
@@ -228,7 +235,16 @@ func yamlError(name string, err error) *Error {
 func (l *loader) line(file, field string) int {
 	n := l.nodes[file]
 	if n == nil {
-		return 0
+		data, ok := l.data[file]
+		if !ok {
+			return 0
+		}
+		var root yaml.Node
+		if yaml.Unmarshal(data, &root) != nil {
+			return 0
+		}
+		n = &root
+		l.nodes[file] = n
 	}
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
@@ -293,16 +309,18 @@ const MaxExampleBytes = 4096
 
 // examples reads a JSONL file of labelled examples.
 func (l *loader) examples(name string, required bool) []Example {
-	f, err := l.fsys.Open(name)
+	data, err := fs.ReadFile(l.fsys, name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) && !required {
-			return nil
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && !required:
+		case errors.Is(err, fs.ErrNotExist):
+			l.errs = append(l.errs, &Error{File: name, Msg: "file is missing"})
+		default:
+			l.errs = append(l.errs, &Error{File: name, Msg: err.Error()})
 		}
-		l.errs = append(l.errs, &Error{File: name, Msg: "file is missing"})
 		return nil
 	}
-	defer f.Close()
-	exs, err := ReadExamples(f)
+	exs, err := readExamples(data)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -316,6 +334,22 @@ func (l *loader) examples(name string, required bool) []Example {
 	return exs
 }
 
+// intern returns the intent b as one of the required intents' strings when
+// it is one, without allocating, or as a new string.
+func intern(b []byte) string {
+	for _, id := range CauseIDs {
+		if string(b) == id {
+			return id
+		}
+	}
+	for _, id := range BaseIntents {
+		if string(b) == id {
+			return id
+		}
+	}
+	return string(b)
+}
+
 // ReadExamples reads JSONL lines {"text": ..., "intent": ...}. Blank lines
 // are skipped; an error names the line. Start-up reads thousands of lines,
 // so the common shape (two plain strings, no escapes) is read directly;
@@ -325,6 +359,10 @@ func ReadExamples(r io.Reader) ([]Example, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readExamples(data)
+}
+
+func readExamples(data []byte) ([]Example, error) {
 	out := make([]Example, 0, bytes.Count(data, []byte{'\n'})+1)
 	for n := 1; len(data) > 0; n++ {
 		line := data
@@ -380,9 +418,9 @@ func fastExample(line []byte) (ex Example, ok bool) {
 		p = p[1:]
 		return true
 	}
-	str := func() (string, bool) {
+	str := func() ([]byte, bool) {
 		if !expect('"') {
-			return "", false
+			return nil, false
 		}
 		for i := 0; i < len(p); i++ {
 			switch c := p[i]; {
@@ -390,14 +428,14 @@ func fastExample(line []byte) (ex Example, ok bool) {
 				v := p[:i]
 				p = p[i+1:]
 				if !utf8.Valid(v) {
-					return "", false
+					return nil, false
 				}
-				return string(v), true
+				return v, true
 			case c == '\\' || c < 0x20:
-				return "", false
+				return nil, false
 			}
 		}
-		return "", false
+		return nil, false
 	}
 	if !expect('{') {
 		return ex, false
@@ -415,10 +453,10 @@ func fastExample(line []byte) (ex Example, ok bool) {
 			return ex, false
 		}
 		switch {
-		case key == "text" && ex.Text == "":
-			ex.Text = val
-		case key == "intent" && ex.Intent == "":
-			ex.Intent = val
+		case string(key) == "text" && ex.Text == "":
+			ex.Text = string(val)
+		case string(key) == "intent" && ex.Intent == "":
+			ex.Intent = intern(val)
 		default:
 			return Example{}, false
 		}

@@ -272,6 +272,11 @@ func (t *turn) text() {
 		t.enterCause(intent, t.in.NLU.Confidence)
 	case t.s.Phase == Feedback && intent == kb.CantSend:
 		t.notFixed()
+	case intent == kb.CantSend && (t.s.Phase == Suggest || t.s.Phase == OfferHuman && t.s.Offer == ReasonNotUnderstood):
+		// The problem, told clearly after the assistant failed to
+		// understand: help with it instead of insisting on the buttons.
+		t.reset()
+		t.startTriage()
 	case t.open():
 		// Understood, but not an answer to the open question.
 		if intent == kb.Thanks {

@@ -240,6 +240,45 @@ func TestMissesOfferHuman(t *testing.T) {
 	}
 }
 
+// TestClearComplaintAfterMisses: after two misses the assistant offers a
+// person, but a clear complaint then starts the troubleshooting instead of
+// asking for a button; so does one in answer to "did you mean …?".
+func TestClearComplaintAfterMisses(t *testing.T) {
+	c := newConv(t)
+	c.say(kb.OutOfScope, 0.2, "what's the weather")
+	c.say(kb.OutOfScope, 0.1, "asdfgh")
+	c.expect(flows.OfferHuman, "", "<missed_twice>", "<offer_human>")
+	c.say(kb.CantSend, 0.95, "i cant send dms on tiktok")
+	c.expect(flows.Triage, "", "<triage_intro>", "What does the error say?")
+
+	c = newConv(t)
+	c.step(flows.Input{Text: "hmm messages thing", NLU: flows.NLU{Intent: kb.Network, Confidence: 0.35,
+		Ranked: []flows.Guess{{Intent: kb.Network, Confidence: 0.35}, {Intent: kb.Greet, Confidence: 0.3}}}})
+	c.expect(flows.Suggest, "", "<did_you_mean>")
+	c.say(kb.CantSend, 0.95, "my messages just wont send")
+	c.expect(flows.Triage, "", "<triage_intro>", "What does the error say?")
+
+	// Offered a person because every likely cause was tried, the same
+	// complaint again does not start over.
+	c = newConv(t)
+	c.say(kb.CantSend, 0.9, "cant send")
+	for i := 0; c.s.Phase != flows.OfferHuman; i++ {
+		if i == 50 {
+			t.Fatalf("no offer of a person after %d presses: phase %s", i, c.s.Phase)
+		}
+		if c.s.Phase == flows.Feedback {
+			c.press("<btn_not_fixed>")
+			continue
+		}
+		c.press(c.last.Replies[len(c.last.Replies)-1].Buttons[0].Label)
+	}
+	if c.s.Offer != flows.ReasonExhausted {
+		t.Fatalf("offer reason %q, want %q", c.s.Offer, flows.ReasonExhausted)
+	}
+	c.say(kb.CantSend, 0.95, "it still wont send")
+	c.expect(flows.OfferHuman, c.s.Cause, "<pick_option>", "<offer_human>")
+}
+
 func TestDidYouMean(t *testing.T) {
 	c := newConv(t)
 	c.step(flows.Input{Text: "hmm messages thing", NLU: flows.NLU{Intent: kb.Network, Confidence: 0.35,

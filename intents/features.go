@@ -117,7 +117,7 @@ func newFeatTable(n int) featTable {
 	for size < 2*n {
 		size *= 2
 	}
-	return featTable{keys: make([]uint64, size), rows: make([]int32, size), mask: uint64(size - 1)}
+	return featTable{keys: written(make([]uint64, size)), rows: written(make([]int32, size)), mask: uint64(size - 1)}
 }
 
 func (t *featTable) put(h uint64, row int32) {
@@ -204,7 +204,7 @@ func (t *idTable) get(h uint64, next int32) (int32, bool) {
 func (t *idTable) grow() {
 	keys, ids := t.keys, t.ids
 	size := max(2*len(keys), 1<<12)
-	t.keys, t.ids = make([]uint64, size), make([]int32, size)
+	t.keys, t.ids = written(make([]uint64, size)), written(make([]int32, size))
 	mask := uint64(size - 1)
 	for j, k := range keys {
 		if k == 0 {

@@ -416,3 +416,21 @@ func TestEvaluate(t *testing.T) {
 		t.Error("WriteText output is not valid UTF-8")
 	}
 }
+
+func TestWritten(t *testing.T) {
+	if got := written([]float32(nil)); got != nil {
+		t.Errorf("written(nil) = %v", got)
+	}
+	for _, n := range []int{1, 1023, 1024, 1025, 5000} {
+		s := make([]uint64, n)
+		got := written(s)
+		if len(got) != n || &got[0] != &s[0] {
+			t.Fatalf("written of %d: a different slice (len %d)", n, len(got))
+		}
+		for i, v := range got {
+			if v != 0 {
+				t.Fatalf("written of %d: element %d is %d", n, i, v)
+			}
+		}
+	}
+}

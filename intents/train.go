@@ -257,7 +257,7 @@ func (m *Model) setWords(words []string, stemHash []uint64, chars [][]int32, row
 	nc := len(m.classes)
 	m.words = make(map[string]int32, len(words))
 	m.info = make([]wordInfo, len(words))
-	m.charVec = make([]float32, len(words)*nc)
+	m.charVec = written(make([]float32, len(words)*nc))
 	for i, w := range words {
 		m.words[w] = int32(i)
 		wi := wordInfo{stem: stemHash[i]}
@@ -421,8 +421,8 @@ func partScales(sw, sc, charWeight float64) (float32, float32) {
 // CLINC150's validation set and leaving one writer of the KB's training
 // data out at a time they were as accurate, and training is a tenth faster.
 func fit(data []sample, nrows, nclass int, o Options) []float32 {
-	W := make([]float32, (nrows+1)*nclass)
-	sum := make([]float32, len(W))
+	W := written(make([]float32, (nrows+1)*nclass))
+	sum := written(make([]float32, len(W)))
 	acc := make([]float32, nclass)
 	grad := make([]float32, nclass)
 	active := make([]int32, 0, nclass)

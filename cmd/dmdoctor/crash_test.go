@@ -52,7 +52,7 @@ var (
 const crashModChat int64 = -100500
 
 // buildBinary builds dmdoctor into a temporary directory.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	gocmd, err := exec.LookPath("go")
 	if err != nil {

@@ -20,7 +20,7 @@ func trained(t *testing.T) (*kb.KB, *intents.Model) {
 
 // TestEvalAccuracy guards the figure reported in the README and the issue's
 // target: the shipped model (trained on training.jsonl, tuned on dev.jsonl)
-// reaches accuracy 0.95 on the held-out evaluation file (measured 0.957).
+// reaches accuracy 0.95 on the held-out evaluation file (measured 0.961).
 // It reports the aggregate figures only: eval.jsonl is not for error
 // analysis (use dev.jsonl).
 func TestEvalAccuracy(t *testing.T) {
@@ -32,7 +32,7 @@ func TestEvalAccuracy(t *testing.T) {
 	t.Logf("eval.jsonl: %d lines, accuracy %.4f, in-scope accuracy %.4f, out-of-scope recall %.4f",
 		r.N, r.Accuracy, r.InScopeAccuracy, r.OOSRecall)
 	if r.Accuracy < 0.95 {
-		t.Errorf("accuracy on eval.jsonl %.4f, want >= 0.95 (was 0.957)", r.Accuracy)
+		t.Errorf("accuracy on eval.jsonl %.4f, want >= 0.95 (was 0.961)", r.Accuracy)
 	}
 }
 

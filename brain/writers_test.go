@@ -55,7 +55,7 @@ func TestLeaveOneWriterOut(t *testing.T) {
 	pooled := float64(right) / float64(total)
 	t.Logf("leave one writer out: pooled accuracy %.4f over %d lines, mean over %d blocks %.4f", pooled, total, blocks, sum/float64(blocks))
 	if pooled < 0.92 {
-		t.Errorf("pooled accuracy %.4f, want >= 0.92 (was 0.932)", pooled)
+		t.Errorf("pooled accuracy %.4f, want >= 0.92 (was 0.937)", pooled)
 	}
 
 	// The last four blocks came last: train on the blocks before them
@@ -69,6 +69,6 @@ func TestLeaveOneWriterOut(t *testing.T) {
 	r := intents.Evaluate(m, train[cut:])
 	t.Logf("the last four blocks (%d lines), trained on the %d lines before them: accuracy %.4f", r.N, cut, r.Accuracy)
 	if r.Accuracy < 0.94 {
-		t.Errorf("accuracy on the last four blocks %.4f, want >= 0.94 (was 0.953)", r.Accuracy)
+		t.Errorf("accuracy on the last four blocks %.4f, want >= 0.94 (was 0.957)", r.Accuracy)
 	}
 }

@@ -1,6 +1,7 @@
 package intents
 
 import (
+	"math/bits"
 	"sync"
 
 	"github.com/kljensen/snowball/english"
@@ -201,9 +202,20 @@ func (t *idTable) get(h uint64, next int32) (int32, bool) {
 	}
 }
 
-func (t *idTable) grow() {
+// reserve makes room for n ids without growing.
+func (t *idTable) reserve(n int) {
+	if 2*n > len(t.keys) {
+		t.resize(2 * n)
+	}
+}
+
+func (t *idTable) grow() { t.resize(2 * len(t.keys)) }
+
+// resize moves the table to at least size slots (a power of two, 4096 or
+// more).
+func (t *idTable) resize(size int) {
 	keys, ids := t.keys, t.ids
-	size := max(2*len(keys), 1<<12)
+	size = 1 << bits.Len(uint(max(size, 1<<12)-1))
 	t.keys, t.ids = written(make([]uint64, size)), written(make([]int32, size))
 	mask := uint64(size - 1)
 	for j, k := range keys {

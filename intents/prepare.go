@@ -144,7 +144,12 @@ func featuresAll(lines [][]int32, words []string, stemHash []uint64, o Options) 
 		go func() {
 			defer wg.Done()
 			f := newFeatureIDs(words, stemHash, o)
-			var df, last []int32 // by id: lines it occurs in, last line + 1
+			// The KB's data has about three new features a line.
+			room := 4 * (b[p+1] - b[p])
+			f.ids.reserve(room)
+			f.hashes = make([]uint64, 0, room)
+			df := make([]int32, 0, room)   // by id: lines it occurs in
+			last := make([]int32, 0, room) // by id: the last line + 1 it was counted for
 			for i := b[p]; i < b[p+1]; i++ {
 				feats[i], nword[i] = f.line(lines[i])
 				for len(df) < len(f.hashes) {
@@ -164,6 +169,11 @@ func featuresAll(lines [][]int32, words []string, stemHash []uint64, o Options) 
 	// Merge as in tokenizeAll: part p's features new to the parts before
 	// it are numbered next, in p's order.
 	var ids idTable
+	n := 0
+	for _, f := range fs {
+		n += len(f.hashes)
+	}
+	ids.reserve(n)
 	chars = make([][]int32, len(words))
 	for p, f := range fs {
 		remap := make([]int32, len(f.hashes))

@@ -187,10 +187,9 @@ func Train(examples []Example, opts Options) (*Model, error) {
 
 	data := make([]sample, len(examples))
 	inParts(len(data), func(lo, hi int) {
-		var rows slab[int32]
 		var vals slab[float32]
 		for i := lo; i < hi; i++ {
-			data[i] = m.sample(feats[i], rowOf, nword[i], &rows, &vals)
+			data[i] = m.sample(feats[i], rowOf, nword[i], &vals)
 			data[i].class = classOf[examples[i].Intent]
 		}
 	})
@@ -360,8 +359,10 @@ func wordHashes(stems []uint64, emit func(uint64)) {
 // sample turns feature ids into weighted rows (see partScales); the first
 // nw ids are the word part, the rest the character part. Features without a
 // row (rowOf -1) are dropped.
-func (m *Model) sample(ids, rowOf []int32, nw int, rows *slab[int32], vals *slab[float32]) sample {
-	s := sample{rows: rows.take(len(ids))[:0]}
+//
+// The rows are written over ids, which sample reads ahead of them.
+func (m *Model) sample(ids, rowOf []int32, nw int, vals *slab[float32]) sample {
+	s := sample{rows: ids[:0]}
 	var sw, sc float64
 	nWord := 0
 	for i, id := range ids {

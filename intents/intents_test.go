@@ -434,3 +434,30 @@ func TestWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestIDTable: ids are handed out in order of first sight and found again,
+// whether the table grows as it fills or had room reserved, also when the
+// reservation was too small.
+func TestIDTable(t *testing.T) {
+	for _, reserve := range []int{0, 10, 5000, 50000} {
+		var tab idTable
+		tab.reserve(reserve)
+		const n = 20000
+		for i := range n {
+			h := uint64(i)*0x9e3779b97f4a7c15 + 1
+			id, added := tab.get(h, int32(i))
+			if !added || id != int32(i) {
+				t.Fatalf("reserve %d: key %d: got id %d, added %v; want %d, true", reserve, i, id, added, i)
+			}
+		}
+		for i := range n {
+			h := uint64(i)*0x9e3779b97f4a7c15 + 1
+			if id, added := tab.get(h, -1); added || id != int32(i) {
+				t.Fatalf("reserve %d: key %d found again as %d (added %v)", reserve, i, id, added)
+			}
+		}
+		if tab.n != n || 2*tab.n > len(tab.keys) {
+			t.Errorf("reserve %d: %d keys in %d slots", reserve, tab.n, len(tab.keys))
+		}
+	}
+}

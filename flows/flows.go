@@ -21,6 +21,10 @@ type Config struct {
 	// MaxLast is how many of the user's last messages are kept for a
 	// hand-off summary (5).
 	MaxLast int
+	// FocusBoost is how much likelier a message is to be about the cause
+	// being confirmed or fixed than the classifier alone says (4): another
+	// cause must be read FocusBoost times as confidently to take over.
+	FocusBoost float64
 }
 
 func (c Config) withDefaults() Config {
@@ -35,6 +39,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxLast == 0 {
 		c.MaxLast = 5
+	}
+	if c.FocusBoost == 0 {
+		c.FocusBoost = 4
 	}
 	return c
 }
@@ -221,6 +228,48 @@ func (t *turn) promoteCause() {
 	}
 }
 
+// focus reads a message in the light of the cause being confirmed or
+// fixed: when the best reading is another cause, or the bare complaint, but
+// the cause in focus is read with at least 1/FocusBoost of its confidence,
+// the message is taken to be about the cause in focus, with that
+// confidence times FocusBoost (at most 1). "how long does it last?" after
+// the steps for a ban is about the ban, even if the words alone lean
+// towards the spam filter's limits.
+func (t *turn) focus() {
+	if t.s.Cause == "" || (t.s.Phase != Confirm && t.s.Phase != Feedback) {
+		return
+	}
+	n := t.in.NLU
+	if n.Intent == t.s.Cause || !(t.isCause(n.Intent) || n.Intent == kb.CantSend) {
+		return
+	}
+	for _, g := range n.Ranked {
+		if g.Intent == t.s.Cause && t.f.cfg.FocusBoost*g.Confidence >= n.Confidence {
+			t.in.NLU.Intent = g.Intent
+			t.in.NLU.Confidence = min(1, t.f.cfg.FocusBoost*g.Confidence)
+			return
+		}
+	}
+}
+
+// questionWords open a question in English.
+var questionWords = map[string]bool{
+	"how": true, "what": true, "when": true, "why": true, "where": true, "which": true, "who": true,
+	"can": true, "could": true, "is": true, "are": true, "do": true, "does": true, "will": true,
+	"would": true, "should": true, "whats": true, "hows": true,
+}
+
+// isQuestion reports whether text asks something: it ends with a question
+// mark or starts with a question word.
+func isQuestion(text string) bool {
+	text = strings.TrimSpace(text)
+	if strings.HasSuffix(text, "?") {
+		return true
+	}
+	first, _, _ := strings.Cut(strings.ToLower(text), " ")
+	return questionWords[strings.Trim(first, ",.!'’")]
+}
+
 // accepted reports whether the classifier's best intent is confident
 // enough to act on.
 func (t *turn) accepted() bool {
@@ -240,6 +289,7 @@ func (t *turn) text() {
 		return
 	}
 	t.promoteCause()
+	t.focus()
 	if t.open() {
 		if btn, ok := t.matchOption(t.in.Text); ok {
 			t.button(btn)
@@ -266,6 +316,13 @@ func (t *turn) text() {
 			t.s.Answers = append(t.s.Answers, Answer{Question: t.s.Question, Text: t.in.Text})
 		}
 		if intent == t.s.Cause && t.s.Phase == Feedback {
+			if isQuestion(t.in.Text) {
+				// "how long does it last?": what we know of the cause,
+				// then the open question again.
+				t.replies = append(t.replies, Reply{Text: t.f.causeIntro(t.k.Cause(intent))})
+				t.reprompt()
+				return
+			}
 			t.notFixed()
 			return
 		}

@@ -408,3 +408,61 @@ func TestYesPlusACauseNamesTheCause(t *testing.T) {
 		Ranked: []flows.Guess{{Intent: kb.Affirm, Confidence: 0.9}, {Intent: kb.TemporaryBan, Confidence: 0.05}}}})
 	c.expect(flows.Triage, "", "<pick_option>")
 }
+
+// TestFocusOnCause: once a cause's steps are given, a message is read in
+// their light. A question the words alone would put under another cause,
+// but that reads as the cause in focus at a quarter of that confidence, is
+// answered with what we know of the cause, and "did that fix it?" stays
+// open; the same reading as a statement means it is not fixed; a clear
+// other cause still takes over.
+func TestFocusOnCause(t *testing.T) {
+	feedback := func() *conv {
+		c := newConv(t)
+		c.say(kb.TemporaryBan, 0.95, "i got banned")
+		c.expect(flows.Feedback, kb.TemporaryBan, "Step one for temporary_ban")
+		return c
+	}
+	leaning := func(text string) flows.Input {
+		return flows.Input{Text: text, NLU: flows.NLU{Intent: kb.SpamFilter, Confidence: 0.6, Ranked: []flows.Guess{
+			{Intent: kb.SpamFilter, Confidence: 0.6}, {Intent: kb.TemporaryBan, Confidence: 0.2}}}}
+	}
+
+	c := feedback()
+	c.step(leaning("how long does it last"))
+	c.expect(flows.Feedback, kb.TemporaryBan, "<cause_intro Title of temporary_ban>", "<ask_fixed>")
+	if strings.Contains(texts2(c.last), "spam_filter") {
+		t.Fatalf("a question about the ban went to the spam filter: %q", texts2(c.last))
+	}
+
+	c = feedback()
+	c.step(leaning("still cant send anything, the limit is still there"))
+	if !strings.Contains(texts2(c.last), "<next_cause>") || c.s.Cause == kb.TemporaryBan || len(c.s.Tried) != 1 || c.s.Tried[0] != kb.TemporaryBan {
+		t.Fatalf("a statement about the ban in focus did not count as not fixed: %s/%q tried %q, %q", c.s.Phase, c.s.Cause, c.s.Tried, texts2(c.last))
+	}
+
+	c = feedback()
+	c.step(flows.Input{Text: "could it be my wifi?", NLU: flows.NLU{Intent: kb.Network, Confidence: 0.9, Ranked: []flows.Guess{
+		{Intent: kb.Network, Confidence: 0.9}, {Intent: kb.TemporaryBan, Confidence: 0.05}}}})
+	if c.s.Cause != kb.Network {
+		t.Fatalf("a clear other cause did not take over: %s/%q %q", c.s.Phase, c.s.Cause, texts2(c.last))
+	}
+
+	// Without a cause in focus, the words alone decide.
+	c = newConv(t)
+	c.step(leaning("how long does it last"))
+	if c.s.Cause != kb.SpamFilter {
+		t.Fatalf("with nothing in focus: %s/%q, want the spam filter", c.s.Phase, c.s.Cause)
+	}
+}
+
+func TestIsQuestion(t *testing.T) {
+	for text, want := range map[string]bool{
+		"how long does it last": true, "When can I message again": true, "it lasts forever?": true,
+		"is it permanent": true, "Whats next?": true, "  does it end by itself  ": true,
+		"still banned": false, "i waited a day": false, "": false, "how": true, "showing an error": false,
+	} {
+		if got := flows.IsQuestion(text); got != want {
+			t.Errorf("IsQuestion(%q) = %v, want %v", text, got, want)
+		}
+	}
+}

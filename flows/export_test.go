@@ -1,0 +1,4 @@
+package flows
+
+// IsQuestion exposes isQuestion to the external tests.
+var IsQuestion = isQuestion

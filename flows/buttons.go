@@ -142,18 +142,27 @@ func (t *turn) matchOption(text string) (string, bool) {
 	}
 	// A cause named with confidence during triage is a better answer than
 	// a word that happens to match an option ("yeah i got banned
-	// yesterday" names the ban itself).
+	// yesterday" names the ban itself), unless the option leads to that
+	// very cause ("yes works on data" answers "does it work on the other
+	// network?" and names the network).
+	named := ""
 	if t.s.Phase == Triage && t.accepted() && t.isCause(t.in.NLU.Intent) {
-		return "", false
+		named = t.in.NLU.Intent
 	}
 	if q := t.openQuestion(); q != nil {
 		for _, o := range q.Options {
+			if named != "" && o.Then != named {
+				continue
+			}
 			for _, m := range o.Match {
 				if m = normalize(m); m != "" && containsWords(norm, m) {
 					return t.qid("o." + o.ID), true
 				}
 			}
 		}
+	}
+	if named != "" {
+		return "", false
 	}
 	// Yes and no, as the classifier reads them.
 	if t.accepted() {

@@ -466,3 +466,23 @@ func TestIsQuestion(t *testing.T) {
 		}
 	}
 }
+
+// TestTriageOptionLeadingToTheNamedCause: during triage, typed words that
+// match an option leading to the very cause they name answer the question
+// (the cause's steps come at once, without a confirming question); words
+// naming another cause still win over an option they happen to match.
+func TestTriageOptionLeadingToTheNamedCause(t *testing.T) {
+	c := newConv(t)
+	c.say(kb.CantSend, 0.9, "cant send")
+	c.expect(flows.Triage, "", "What does the error say?")
+	c.say(kb.TemporaryBan, 0.7, "it says banned")
+	c.expect(flows.Feedback, kb.TemporaryBan, "Step one for temporary_ban")
+	if a := c.s.Answers; len(a) != 1 || a[0].Option != "banned" {
+		t.Fatalf("answers %+v, want the option banned", a)
+	}
+
+	c = newConv(t)
+	c.say(kb.CantSend, 0.9, "cant send")
+	c.say(kb.Network, 0.7, "it says banned but i think its my wifi")
+	c.expect(flows.Confirm, kb.Network, "Is it network?")
+}

@@ -51,7 +51,7 @@ questions:
   - id: error
     text: What does the error say?
     options:
-      - {id: banned, label: "Banned", then: temporary_ban, weights: {temporary_ban: 8, guidelines_violation: 4}}
+      - {id: banned, label: "Banned", then: temporary_ban, weights: {temporary_ban: 8, guidelines_violation: 4}, match: ["says banned"]}
       - {id: too_fast, label: "Too fast", weights: {spam_filter: 8, account_restriction: 3}}
       - {id: failed, label: "Failed to send", weights: {network: 4, app_glitch: 3}}
       - {id: none, label: "No error", weights: {privacy_settings: 4, outdated_app: 3}}

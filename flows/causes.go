@@ -91,10 +91,31 @@ func (t *turn) enterCause(id string, confidence float64) {
 	}
 	t.replies = append(t.replies, Reply{Text: t.f.causeIntro(c)})
 	if len(c.Questions) > 0 && confidence < t.f.cfg.SkipConfirm {
-		t.ask(Confirm, id, c.Questions[0].ID)
+		t.confirm(c, c.Questions[0].ID)
 		return
 	}
 	t.giveSteps(c)
+}
+
+// confirm asks a cause's question, unless the user already answered the
+// triage question that asks the same thing (kb.FromTriage): then that
+// answer, the latest if several, stands for this one, and the conversation
+// goes on from it.
+func (t *turn) confirm(c *kb.Cause, qid string) {
+	if ft := c.Question(qid).FromTriage; ft != nil {
+		for _, a := range slices.Backward(t.s.Answers) {
+			if a.Question != ft.Question || a.Option == "" {
+				continue
+			}
+			if to, ok := ft.Options[a.Option]; ok {
+				t.s.Phase, t.s.Cause, t.s.Question = Confirm, c.ID, qid
+				t.confirmAnswer("o." + to)
+				return
+			}
+			break // answered with an option not mapped: ask
+		}
+	}
+	t.ask(Confirm, c.ID, qid)
 }
 
 func (t *turn) confirmAnswer(tok string) {
@@ -118,7 +139,7 @@ func (t *turn) confirmAnswer(tok string) {
 		normalizeBelief(t.s.Belief)
 		t.nextCause()
 	case c.Question(o.Then) != nil:
-		t.ask(Confirm, c.ID, o.Then)
+		t.confirm(c, o.Then)
 	default: // another cause
 		t.s.RuledOut = append(t.s.RuledOut, c.ID)
 		delete(t.s.Belief, c.ID)

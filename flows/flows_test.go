@@ -486,3 +486,41 @@ func TestTriageOptionLeadingToTheNamedCause(t *testing.T) {
 	c.say(kb.Network, 0.7, "it says banned but i think its my wifi")
 	c.expect(flows.Confirm, kb.Network, "Is it network?")
 }
+
+// TestFromTriage: a cause's question that the triage already asked
+// (from_triage) is not asked again; the triage answer stands for it, and an
+// answer it does not map is asked about.
+func TestFromTriage(t *testing.T) {
+	fsys := kbtest.FS()
+	f := fsys["causes/app_glitch.yaml"]
+	f.Data = []byte(strings.Replace(string(f.Data), "    text: Is it app_glitch?\n",
+		"    text: Is it app_glitch?\n    from_triage: {question: other_network, options: {\"no\": \"yes\"}}\n", 1))
+	k, err := kb.Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Triage asks the error, then the other network; after "Failed to
+	// send" and anything but yes, the app glitch comes next.
+	upToGlitch := func(answer string) *conv {
+		c := &conv{t: t, f: flows.New(k, flows.Config{})}
+		c.say(kb.CantSend, 0.9, "cant send")
+		c.press("Failed to send")
+		c.expect(flows.Triage, "", "Does it work on another network?")
+		c.press(answer)
+		return c
+	}
+
+	// "No" stands for the app glitch question's "yes": the steps at once.
+	c := upToGlitch("No")
+	c.expect(flows.Feedback, kb.AppGlitch, "<cause_intro Title of app_glitch>", "Step one for app_glitch")
+	if strings.Contains(texts2(c.last), "Is it app_glitch?") {
+		t.Fatalf("the question was asked again: %q", texts2(c.last))
+	}
+	if a := c.s.Answers; len(a) != 3 || a[2].Question != "check" || a[2].Option != "yes" {
+		t.Fatalf("answers %+v: want the app glitch question answered yes from the triage", a)
+	}
+
+	// "Not sure" is not mapped: the question is asked.
+	c = upToGlitch("Not sure")
+	c.expect(flows.Confirm, kb.AppGlitch, "Is it app_glitch?")
+}

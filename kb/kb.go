@@ -108,6 +108,17 @@ type Question struct {
 	ID      string   `yaml:"id"`
 	Text    string   `yaml:"text"`
 	Options []Option `yaml:"options"`
+	// FromTriage, in a cause's question, names the triage question that
+	// asks the same thing: when the user already answered it with one of
+	// the options listed, that answer stands for the one given here, and
+	// the question is not asked again.
+	FromTriage *FromTriage `yaml:"from_triage"`
+}
+
+// FromTriage maps the answers to a triage question onto a cause question's.
+type FromTriage struct {
+	Question string            `yaml:"question"` // the triage question's ID
+	Options  map[string]string `yaml:"options"`  // triage option ID → this question's option ID
 }
 
 // Option is one answer to a question.

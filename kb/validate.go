@@ -2,6 +2,7 @@ package kb
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -66,6 +67,7 @@ func (l *loader) validateCause(k *KB, c *Cause) {
 	for qi, q := range c.Questions {
 		field := fmt.Sprintf("questions[%d]", qi)
 		l.question(f, field, q, seen)
+		l.fromTriage(k, f, field+".from_triage", q)
 		for oi, o := range q.Options {
 			of := fmt.Sprintf("%s.options[%d]", field, oi)
 			if len(o.Weights) > 0 {
@@ -91,6 +93,35 @@ func (l *loader) validateCause(k *KB, c *Cause) {
 	for qi, q := range c.Questions {
 		if cycle(c, q.ID) {
 			l.add(f, fmt.Sprintf("questions[%d]", qi), "question %q can lead back to itself; its answers lead nowhere", q.ID)
+		}
+	}
+}
+
+// fromTriage checks a cause question's from_triage: a triage question
+// whose options map onto this question's.
+func (l *loader) fromTriage(k *KB, f, field string, q Question) {
+	ft := q.FromTriage
+	if ft == nil {
+		return
+	}
+	tq := k.Triage.Question(ft.Question)
+	switch {
+	case ft.Question == "":
+		l.add(f, field+".question", "is missing")
+		return
+	case tq == nil:
+		l.add(f, field+".question", "unknown triage question %q", ft.Question)
+		return
+	case len(ft.Options) == 0:
+		l.add(f, field+".options", "map at least one answer of triage question %q to an answer here", ft.Question)
+	}
+	for _, from := range slices.Sorted(maps.Keys(ft.Options)) {
+		to := ft.Options[from]
+		if !slices.ContainsFunc(tq.Options, func(o Option) bool { return o.ID == from }) {
+			l.add(f, field+".options."+from, "triage question %q has no answer %q", ft.Question, from)
+		}
+		if !slices.ContainsFunc(q.Options, func(o Option) bool { return o.ID == to }) {
+			l.add(f, field+".options."+from, "question %q has no answer %q", q.ID, to)
 		}
 	}
 }

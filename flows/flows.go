@@ -180,7 +180,7 @@ func (t *turn) command() {
 			return
 		}
 		t.reset()
-		t.say("welcome")
+		t.welcome()
 	case CmdHelp:
 		t.help()
 	case CmdTroubleshoot:
@@ -199,6 +199,18 @@ func (t *turn) command() {
 	default:
 		t.say("help")
 	}
+}
+
+// welcome greets the user and says what the assistant does, or, when it
+// already did in this conversation (a "hi" right after /start), just asks
+// what happens.
+func (t *turn) welcome() {
+	if t.s.Welcomed {
+		t.say("ask_problem")
+		return
+	}
+	t.say("welcome")
+	t.s.Welcomed = true
 }
 
 func (t *turn) help() {
@@ -345,7 +357,7 @@ func (t *turn) text() {
 	case intent == kb.CantSend:
 		t.startTriage()
 	case intent == kb.Greet:
-		t.say("welcome")
+		t.welcome()
 	case intent == kb.Thanks:
 		t.say("thanks")
 	default: // affirm, deny with nothing open

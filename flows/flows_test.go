@@ -524,3 +524,24 @@ func TestFromTriage(t *testing.T) {
 	c = upToGlitch("Not sure")
 	c.expect(flows.Confirm, kb.AppGlitch, "Is it app_glitch?")
 }
+
+// TestGreetingAfterWelcome: a "hi" right after /start is not answered with
+// the whole welcome again, only with the question; after starting over,
+// the welcome comes again.
+func TestGreetingAfterWelcome(t *testing.T) {
+	c := newConv(t)
+	c.step(flows.Input{Command: flows.CmdStart})
+	c.expect(flows.Idle, "", "<welcome>")
+	c.say(kb.Greet, 0.95, "hi")
+	c.expect(flows.Idle, "", "<ask_problem>")
+	if strings.Contains(texts2(c.last), "<welcome>") {
+		t.Fatalf("welcomed twice: %q", texts2(c.last))
+	}
+
+	c = newConv(t)
+	c.say(kb.Greet, 0.95, "hello")
+	c.expect(flows.Idle, "", "<welcome>")
+	c.say(kb.StartOver, 0.95, "start over")
+	c.say(kb.Greet, 0.95, "hi again")
+	c.expect(flows.Idle, "", "<welcome>")
+}

@@ -71,6 +71,9 @@ type State struct {
 	Reason  string   `json:"reason,omitempty"` // hand-off reason
 	Last    []string `json:"last,omitempty"`   // the user's last messages
 	Turns   int      `json:"turns"`
+	// Welcomed is set once the welcome was said in this conversation, so
+	// that a greeting after it is not answered with the whole welcome again.
+	Welcomed bool `json:"welcomed,omitempty"`
 }
 
 // Answer is one answer the user gave to a question.

@@ -1,10 +1,12 @@
 package brain_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/dmdoctor/dmdoctor/brain"
 	"github.com/dmdoctor/dmdoctor/intents"
+	"github.com/dmdoctor/dmdoctor/kb"
 )
 
 // writerBlocks are the line numbers (0-based, half-open) at which each
@@ -30,21 +32,28 @@ func TestLeaveOneWriterOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	train := brain.Examples(k.Training)
-	if n := writerBlocks[len(writerBlocks)-1]; len(train) != n {
-		t.Fatalf("training.jsonl has %d lines, writerBlocks ends at %d: record the new writers' blocks", len(train), n)
+	all := k.Training
+	if n := writerBlocks[len(writerBlocks)-1]; len(all) != n {
+		t.Fatalf("training.jsonl has %d lines, writerBlocks ends at %d: record the new writers' blocks", len(all), n)
 	}
-	dev := brain.Examples(k.Dev)
+	// trainOn trains the shipped assistant's classifier (brain.Train: the
+	// options, then tuning on dev.jsonl) on some of the training lines.
+	trainOn := func(lines []kb.Example) *intents.Model {
+		t.Helper()
+		kk := *k
+		kk.Training = lines
+		m, err := brain.Train(&kk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	train := brain.Examples(all)
 	var right, total int
 	var sum float64
 	for b := 0; b+1 < len(writerBlocks); b++ {
 		lo, hi := writerBlocks[b], writerBlocks[b+1]
-		rest := append(append([]intents.Example{}, train[:lo]...), train[hi:]...)
-		m, err := intents.Train(rest, brain.Options)
-		if err != nil {
-			t.Fatal(err)
-		}
-		intents.TuneThreshold(m, dev)
+		m := trainOn(append(slices.Clip(all[:lo]), all[hi:]...))
 		r := intents.Evaluate(m, train[lo:hi])
 		t.Logf("block %2d: lines %5d-%5d, accuracy %.4f", b+1, lo+1, hi, r.Accuracy)
 		sum += r.Accuracy
@@ -61,12 +70,7 @@ func TestLeaveOneWriterOut(t *testing.T) {
 	// The last four blocks came last: train on the blocks before them
 	// only, as the model was before they were written.
 	cut := writerBlocks[len(writerBlocks)-5]
-	m, err := intents.Train(train[:cut], brain.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
-	intents.TuneThreshold(m, dev)
-	r := intents.Evaluate(m, train[cut:])
+	r := intents.Evaluate(trainOn(all[:cut]), train[cut:])
 	t.Logf("the last four blocks (%d lines), trained on the %d lines before them: accuracy %.4f", r.N, cut, r.Accuracy)
 	if r.Accuracy < 0.94 {
 		t.Errorf("accuracy on the last four blocks %.4f, want >= 0.94 (was 0.957)", r.Accuracy)

@@ -19,8 +19,9 @@
 // to unit length, and the whole vector too. Features are 64-bit hashes, kept
 // when seen in training.
 //
-// The classifier is multinomial logistic regression trained by averaged
-// stochastic gradient descent; [Options.Ensemble] models trained on
+// The classifier is multinomial logistic regression trained by stochastic
+// gradient descent, its weights averaged over snapshots taken after the
+// first epoch; [Options.Ensemble] models trained on
 // differently shuffled data (in parallel) are averaged. Training is
 // deterministic. Weights below 0.01 are dropped after training, and the
 // character part of every training word is precomputed, so [Model.Classify]

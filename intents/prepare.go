@@ -15,27 +15,8 @@ import (
 // minPart is the fewest items worth a part of their own.
 var minPart = 512
 
-// inParts calls fn for consecutive parts [lo, hi) of [0, n), one part per
-// core (at most 8), in parallel, and waits for them.
-func inParts(n int, fn func(lo, hi int)) {
-	k := min(runtime.GOMAXPROCS(0), 8, max(n/minPart, 1))
-	if k == 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for p := range k {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(p*n/k, (p+1)*n/k)
-		}()
-	}
-	wg.Wait()
-}
-
-// partBounds returns the bounds inParts uses for n items: part p is
-// [b[p], b[p+1]).
+// partBounds splits n items into consecutive parts, one per core (at most
+// 8) and at least minPart items each: part p is [b[p], b[p+1]).
 func partBounds(n int) []int {
 	k := min(runtime.GOMAXPROCS(0), 8, max(n/minPart, 1))
 	b := make([]int, k+1)
@@ -43,6 +24,24 @@ func partBounds(n int) []int {
 		b[p] = p * n / k
 	}
 	return b
+}
+
+// eachPart calls fn for every part of b, in parallel, and waits for them.
+func eachPart(b []int, fn func(p, lo, hi int)) {
+	if len(b) == 2 {
+		fn(0, b[0], b[1])
+		return
+	}
+	var wg sync.WaitGroup
+	for p := range len(b) - 1 {
+		wg.Go(func() { fn(p, b[p], b[p+1]) })
+	}
+	wg.Wait()
+}
+
+// inParts calls fn for the parts of [0, n) in parallel (see partBounds).
+func inParts(n int, fn func(lo, hi int)) {
+	eachPart(partBounds(n), func(_, lo, hi int) { fn(lo, hi) })
 }
 
 // slab hands out slices of one large array at a time: training makes one
@@ -71,35 +70,29 @@ func tokenizeAll(examples []Example) (lines [][]int32, words []string, counts []
 	b := partBounds(len(examples))
 	parts := make([]part, len(b)-1)
 	lines = make([][]int32, len(examples))
-	var wg sync.WaitGroup
-	for p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var tz tokenizer
-			var sl slab[int32]
-			ids := map[string]int32{}
-			pt := &parts[p]
-			for i := b[p]; i < b[p+1]; i++ {
-				tz.run(examples[i].Text, nil, maxTokens)
-				line := sl.take(len(tz.toks))
-				for j, t := range tz.toks {
-					w := tz.out[t.start:t.end]
-					id, ok := ids[string(w)]
-					if !ok {
-						id = int32(len(pt.words))
-						pt.words = append(pt.words, string(w))
-						pt.counts = append(pt.counts, 0)
-						ids[pt.words[id]] = id
-					}
-					pt.counts[id]++
-					line[j] = id
+	eachPart(b, func(p, lo, hi int) {
+		var tz tokenizer
+		var sl slab[int32]
+		ids := map[string]int32{}
+		pt := &parts[p]
+		for i := lo; i < hi; i++ {
+			tz.run(examples[i].Text, nil, maxTokens)
+			line := sl.take(len(tz.toks))
+			for j, t := range tz.toks {
+				w := tz.out[t.start:t.end]
+				id, ok := ids[string(w)]
+				if !ok {
+					id = int32(len(pt.words))
+					pt.words = append(pt.words, string(w))
+					pt.counts = append(pt.counts, 0)
+					ids[pt.words[id]] = id
 				}
-				lines[i] = line
+				pt.counts[id]++
+				line[j] = id
 			}
-		}()
-	}
-	wg.Wait()
+			lines[i] = line
+		}
+	})
 	// Merge: part p's words new to the parts before it are numbered next,
 	// in p's order.
 	ids := make(map[string]int32, 2*len(parts[0].words))
@@ -138,34 +131,28 @@ func featuresAll(lines [][]int32, words []string, stemHash []uint64, o Options) 
 	dfs := make([][]int32, len(fs))
 	feats = make([][]int32, len(lines))
 	nword = make([]int, len(lines))
-	var wg sync.WaitGroup
-	for p := range fs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f := newFeatureIDs(words, stemHash, o)
-			// The KB's data has about three new features a line.
-			room := 4 * (b[p+1] - b[p])
-			f.ids.reserve(room)
-			f.hashes = make([]uint64, 0, room)
-			df := make([]int32, 0, room)   // by id: lines it occurs in
-			last := make([]int32, 0, room) // by id: the last line + 1 it was counted for
-			for i := b[p]; i < b[p+1]; i++ {
-				feats[i], nword[i] = f.line(lines[i])
-				for len(df) < len(f.hashes) {
-					df, last = append(df, 0), append(last, 0)
-				}
-				for _, id := range feats[i] {
-					if last[id] != int32(i+1) {
-						last[id] = int32(i + 1)
-						df[id]++
-					}
+	eachPart(b, func(p, lo, hi int) {
+		f := newFeatureIDs(words, stemHash, o)
+		// The KB's data has about three new features a line.
+		room := 4 * (hi - lo)
+		f.ids.reserve(room)
+		f.hashes = make([]uint64, 0, room)
+		df := make([]int32, 0, room)   // by id: lines it occurs in
+		last := make([]int32, 0, room) // by id: the last line + 1 it was counted for
+		for i := lo; i < hi; i++ {
+			feats[i], nword[i] = f.line(lines[i])
+			for len(df) < len(f.hashes) {
+				df, last = append(df, 0), append(last, 0)
+			}
+			for _, id := range feats[i] {
+				if last[id] != int32(i+1) {
+					last[id] = int32(i + 1)
+					df[id]++
 				}
 			}
-			fs[p], dfs[p] = f, df
-		}()
-	}
-	wg.Wait()
+		}
+		fs[p], dfs[p] = f, df
+	})
 	// Merge as in tokenizeAll: part p's features new to the parts before
 	// it are numbered next, in p's order.
 	var ids idTable

@@ -276,18 +276,11 @@ func (m *Model) setWords(words []string, stemHash []uint64, chars [][]int32, row
 // the work is shared.
 func stemAll(words []string) []string {
 	out := make([]string, len(words))
-	workers := min(runtime.GOMAXPROCS(0), 8)
-	var wg sync.WaitGroup
-	for k := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := k; i < len(words); i += workers {
-				out[i] = stem(words[i])
-			}
-		}()
-	}
-	wg.Wait()
+	inParts(len(words), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = stem(words[i])
+		}
+	})
 	return out
 }
 

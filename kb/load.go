@@ -126,6 +126,11 @@ func Load(fsys fs.FS) (*KB, error) {
 	l := &loader{fsys: fsys, nodes: map[string]*yaml.Node{}, data: map[string][]byte{}}
 	k := &KB{ByID: map[string]*Cause{}}
 
+	names, err := fs.Glob(fsys, CausesDir+"/*.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("kb: %w", err)
+	}
+
 	// The example files are most of the bytes: read them while the YAML
 	// files are decoded, and report their errors after the YAML files'.
 	ex := &loader{fsys: fsys}
@@ -136,12 +141,7 @@ func Load(fsys fs.FS) (*KB, error) {
 		k.Eval = ex.examples(EvalFile, false)
 		k.Dev = ex.examples(DevFile, false)
 	}()
-	defer func() { <-exDone }() // also on early returns
 
-	names, err := fs.Glob(fsys, CausesDir+"/*.yaml")
-	if err != nil {
-		return nil, fmt.Errorf("kb: %w", err)
-	}
 	sort.Strings(names)
 	if len(names) == 0 {
 		l.add(CausesDir, "", "no cause files (*.yaml) found")
@@ -172,7 +172,6 @@ func Load(fsys fs.FS) (*KB, error) {
 
 	if len(l.errs) == 0 {
 		l.validate(k)
-		l.validateExamples(k, DevFile, k.Dev, false)
 	}
 	if len(l.errs) > 0 {
 		return nil, l.errs

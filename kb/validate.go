@@ -34,6 +34,7 @@ func (l *loader) validate(k *KB) {
 	l.validateMessages(k)
 	l.validateExamples(k, TrainingFile, k.Training, true)
 	l.validateExamples(k, EvalFile, k.Eval, false)
+	l.validateExamples(k, DevFile, k.Dev, false)
 }
 
 func (l *loader) validateCause(k *KB, c *Cause) {

@@ -95,14 +95,7 @@ func Calibrate(m *Model, val []Example) {
 	if !ok {
 		return
 	}
-	for {
-		old := m.calib.Load()
-		c := *old
-		c.temperature = T
-		if m.calib.CompareAndSwap(old, &c) {
-			return
-		}
-	}
+	m.updateCalibration(func(c *calibration) { c.temperature = T })
 }
 
 // fitCalibration returns the temperature in [0.02, 50] that maximises the

@@ -121,10 +121,16 @@ func (m *Model) SetThreshold(t float64) {
 		return
 	}
 	t = min(max(t, 0), 1)
+	m.updateCalibration(func(c *calibration) { c.threshold = t })
+}
+
+// updateCalibration replaces the calibration with a copy changed by fn,
+// without losing a change another goroutine makes at the same time.
+func (m *Model) updateCalibration(fn func(*calibration)) {
 	for {
 		old := m.calib.Load()
 		c := *old
-		c.threshold = t
+		fn(&c)
 		if m.calib.CompareAndSwap(old, &c) {
 			return
 		}

@@ -250,25 +250,11 @@ func (tz *tokenizer) flush(vocab map[string]int32) {
 	}
 	if exp == "" {
 		// Not a contraction ("o'hare"): the apostrophes go.
-		j := 0
-		for _, c := range w {
-			if c != '\'' {
-				w[j] = c
-				j++
-			}
-		}
-		tz.processWord(w[:j], vocab)
+		tz.processWord(dropApostrophes(w), vocab)
 		return
 	}
 	// base may hold another apostrophe ("y'all'd"): drop those.
-	j := 0
-	for _, c := range base {
-		if c != '\'' {
-			base[j] = c
-			j++
-		}
-	}
-	tz.processWord(base[:j], vocab)
+	tz.processWord(dropApostrophes(base), vocab)
 	if exp != "-" {
 		tz.emitWords(exp)
 	}
@@ -486,4 +472,16 @@ func emojiKind(r rune) (int8, bool) {
 		return k, true
 	}
 	return lastEmoji, true
+}
+
+// dropApostrophes removes the apostrophes of w in place.
+func dropApostrophes(w []byte) []byte {
+	j := 0
+	for _, c := range w {
+		if c != '\'' {
+			w[j] = c
+			j++
+		}
+	}
+	return w[:j]
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
+	"github.com/dmdoctor/dmdoctor/internal/keylock"
 )
 
 // Channel is the channel name of Discord conversations.
@@ -59,7 +60,7 @@ type Adapter struct {
 	// modThreads: thread ID → what it is to the moderators' place
 	// (learned from the gateway and Post, or asked; see modPlace).
 	modThreads *fifoMap[modKind]
-	locks      keyedMutex // per user: one turn at a time, replies in order
+	locks      keylock.Locks[string] // per user: one turn at a time, replies in order
 
 	work       context.Context // turns run in it; cancelled after the shutdown grace
 	cancelWork context.CancelFunc

@@ -270,7 +270,7 @@ type turnKey struct{}
 // delivered from its Turn.
 func (a *Adapter) runTurn(ctx context.Context, j *job) {
 	j.msg.Address = bot.Address(j.to.String())
-	unlock := a.locks.lock(j.msg.UserID)
+	unlock := a.lock(j.msg.UserID)
 	defer unlock()
 	a.obs.MessageIn(Channel)
 	turn, err := a.h.Handle(context.WithValue(ctx, turnKey{}, j), j.msg)

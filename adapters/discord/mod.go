@@ -294,7 +294,7 @@ func (a *Adapter) onModMessage(ctx context.Context, m *discordgo.Message, text s
 		}
 		return
 	}
-	unlock := a.locks.lock("mod:" + m.ChannelID)
+	unlock := a.lock("mod:" + m.ChannelID)
 	defer unlock()
 	r := a.moderate(ctx, bot.ModAction{
 		MsgID: "m" + m.ID, Moderator: Channel + ":" + m.Author.ID, Name: moderatorName(m.Author, m.Member), IsModerator: true,

@@ -1,9 +1,11 @@
 package discord
 
 import (
+	"context"
 	"strings"
 	"sync"
 
+	"github.com/dmdoctor/dmdoctor/adapters/internal/fifo"
 	"github.com/dmdoctor/dmdoctor/bot"
 )
 
@@ -13,85 +15,42 @@ const (
 	maxThreads = 50_000 // threads the bot opened, with their user
 )
 
-// fifoMap is a map that forgets its oldest keys beyond a bound. It is
-// safe for concurrent use.
+// fifoMap is a map from IDs that forgets its oldest keys beyond a bound.
+// It is safe for concurrent use.
 type fifoMap[V any] struct {
-	mu   sync.Mutex
-	m    map[string]V
-	ring []string
-	next int
-	max  int
+	mu sync.Mutex
+	m  *fifo.Map[string, V]
 }
 
 func newFIFOMap[V any](max int) *fifoMap[V] {
-	return &fifoMap[V]{m: map[string]V{}, max: max}
+	return &fifoMap[V]{m: fifo.New[string, V](max)}
 }
 
 // add stores k → v and reports whether k was new.
 func (f *fifoMap[V]) add(k string, v V) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.m[k]; ok {
-		f.m[k] = v
-		return false
-	}
-	if len(f.ring) < f.max {
-		f.ring = append(f.ring, k)
-	} else {
-		delete(f.m, f.ring[f.next])
-		f.ring[f.next] = k
-		f.next = (f.next + 1) % f.max
-	}
-	f.m[k] = v
-	return true
+	return f.m.Put(k, v)
 }
 
 func (f *fifoMap[V]) get(k string) (V, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v, ok := f.m[k]
-	return v, ok
+	return f.m.Get(k)
 }
 
 func (f *fifoMap[V]) len() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.m)
+	return f.m.Len()
 }
 
-// keyedMutex serialises work per key, holding memory only for keys in use.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyLock{}
-		k.locks[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		k.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
+// lock serialises work per key (a user's turns, the relays of a ticket's
+// thread) and returns the unlock. It waits as long as the holder takes:
+// the waiter's turn then runs like any other.
+func (a *Adapter) lock(key string) (unlock func()) {
+	unlock, _ = a.locks.Lock(context.Background(), key) // fails only when its context ends
+	return unlock
 }
 
 // address is where a conversation's replies go: the channel (a thread the

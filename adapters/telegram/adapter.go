@@ -17,6 +17,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
+	"github.com/dmdoctor/dmdoctor/adapters/internal/fifo"
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
 	"github.com/dmdoctor/dmdoctor/internal/backoff"
@@ -83,12 +84,12 @@ type Adapter struct {
 	once    sync.Once
 
 	mu        sync.Mutex
-	listen    string                // the webhook server's address, once listening
-	seen      *fifoSet[int]         // update IDs handled
-	offered   *fifoSet[int64]       // users offered a private chat
-	blocked   map[int64]bool        // chats whose user blocked the bot
-	moved     map[int64]int64       // groups that became supergroups
-	keyboards map[int64]keyboardRef // user → the message with their live keyboard
+	listen    string                     // the webhook server's address, once listening
+	seen      *fifo.Map[int, struct{}]   // update IDs handled
+	offered   *fifo.Map[int64, struct{}] // users offered a private chat
+	blocked   map[int64]bool             // chats whose user blocked the bot
+	moved     map[int64]int64            // groups that became supergroups
+	keyboards map[int64]keyboardRef      // user → the message with their live keyboard
 
 	mod *modState // the moderators' chat, nil when none is configured
 }
@@ -120,8 +121,8 @@ func New(cfg Config, h Handler) (*Adapter, error) {
 		api:       api,
 		sleep:     backoff.Sleep,
 		started:   make(chan struct{}),
-		seen:      newFIFOSet[int](seenUpdates),
-		offered:   newFIFOSet[int64](maxTracked),
+		seen:      fifo.New[int, struct{}](seenUpdates),
+		offered:   fifo.New[int64, struct{}](maxTracked),
 		blocked:   map[int64]bool{},
 		moved:     map[int64]int64{},
 		keyboards: map[int64]keyboardRef{},
@@ -448,31 +449,3 @@ func (q *queues) drain(key int64) {
 }
 
 func (q *queues) wait() { q.wg.Wait() }
-
-// fifoSet remembers the last limit keys added. Callers hold Adapter.mu.
-type fifoSet[K comparable] struct {
-	m     map[K]struct{}
-	ring  []K
-	next  int
-	limit int
-}
-
-func newFIFOSet[K comparable](limit int) *fifoSet[K] {
-	return &fifoSet[K]{m: make(map[K]struct{}), limit: limit}
-}
-
-// add adds k and reports whether it was new.
-func (s *fifoSet[K]) add(k K) bool {
-	if _, ok := s.m[k]; ok {
-		return false
-	}
-	if len(s.ring) < s.limit {
-		s.ring = append(s.ring, k)
-	} else {
-		delete(s.m, s.ring[s.next])
-		s.ring[s.next] = k
-		s.next = (s.next + 1) % s.limit
-	}
-	s.m[k] = struct{}{}
-	return true
-}

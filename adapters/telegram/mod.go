@@ -12,6 +12,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
+	"github.com/dmdoctor/dmdoctor/adapters/internal/fifo"
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/safetext"
 )
@@ -105,8 +106,8 @@ type modState struct {
 	// none), so that a reply to any of them finds its ticket; and the
 	// ticket message of each topic, for Update. Both are lost on restart:
 	// refs and the ticket message's own format still work then.
-	tickets *fifoMap[msgKey, int64]
-	topics  *fifoMap[ticketRef, int]
+	tickets *fifo.Map[msgKey, int64]
+	topics  *fifo.Map[ticketRef, int]
 }
 
 type msgKey struct {
@@ -121,8 +122,8 @@ func newModState(cfg Config) *modState {
 	s := &modState{
 		chat:    cfg.ModChatID,
 		users:   map[int64]bool{},
-		tickets: newFIFOMap[msgKey, int64](maxModMessages),
-		topics:  newFIFOMap[ticketRef, int](maxModMessages),
+		tickets: fifo.New[msgKey, int64](maxModMessages),
+		topics:  fifo.New[ticketRef, int](maxModMessages),
 	}
 	for _, id := range cfg.ModUserIDs {
 		s.users[id] = true
@@ -135,26 +136,26 @@ func (s *modState) remember(chat int64, msg int, ticket int64) {
 		return
 	}
 	s.mu.Lock()
-	s.tickets.put(msgKey{chat, msg}, ticket)
+	s.tickets.Put(msgKey{chat, msg}, ticket)
 	s.mu.Unlock()
 }
 
 func (s *modState) ticketOf(chat int64, msg int) (int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tickets.get(msgKey{chat, msg})
+	return s.tickets.Get(msgKey{chat, msg})
 }
 
 func (s *modState) setTopicMsg(r ticketRef, msg int) {
 	s.mu.Lock()
-	s.topics.put(r, msg)
+	s.topics.Put(r, msg)
 	s.mu.Unlock()
 }
 
 func (s *modState) topicMsg(r ticketRef) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	msg, _ := s.topics.get(r)
+	msg, _ := s.topics.Get(r)
 	return msg
 }
 
@@ -368,7 +369,7 @@ func (a *Adapter) createTopic(ctx context.Context, chat int64, name string) (int
 func (a *Adapter) isForum(ctx context.Context) bool {
 	s := a.mod
 	s.mu.Lock()
-	forum, fresh := s.forum, !s.forumAt.IsZero() && time.Since(s.forumAt) < chatInfoTTL
+	forum, fresh := s.forum, recent(s.forumAt)
 	s.mu.Unlock()
 	if fresh {
 		return forum
@@ -389,15 +390,7 @@ func (a *Adapter) lookUpForum(ctx context.Context) (bool, error) {
 	var chat struct {
 		IsForum bool `json:"is_forum"`
 	}
-	err := a.call(ctx, "getChat", func(api botAPI) error {
-		p := tgbotapi.Params{}
-		p.AddNonZero64("chat_id", a.chat(s.chat))
-		resp, err := api.MakeRequest("getChat", p)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(resp.Result, &chat)
-	})
+	err := a.askModChat(ctx, "getChat", &chat)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -406,6 +399,26 @@ func (a *Adapter) lookUpForum(ctx context.Context) (bool, error) {
 	}
 	s.forum, s.forumAt = chat.IsForum, time.Now()
 	return chat.IsForum, nil
+}
+
+// askModChat calls a Bot API method about the moderators' chat (getChat,
+// getChatAdministrators) and decodes its result into v.
+func (a *Adapter) askModChat(ctx context.Context, method string, v any) error {
+	return a.call(ctx, method, func(api botAPI) error {
+		p := tgbotapi.Params{}
+		p.AddNonZero64("chat_id", a.chat(a.mod.chat))
+		resp, err := api.MakeRequest(method, p)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(resp.Result, v)
+	})
+}
+
+// recent reports whether what was looked up at is still trusted (zero:
+// never looked up).
+func recent(at time.Time) bool {
+	return !at.IsZero() && time.Since(at) < chatInfoTTL
 }
 
 // isModerator reports whether a user may act on tickets: listed in
@@ -421,7 +434,7 @@ func (a *Adapter) isModerator(ctx context.Context, user int64) bool {
 		return false
 	}
 	s.mu.Lock()
-	admin, fresh := s.admins[user], !s.adminsAt.IsZero() && time.Since(s.adminsAt) < chatInfoTTL
+	admin, fresh := s.admins[user], recent(s.adminsAt)
 	s.mu.Unlock()
 	if fresh {
 		return admin
@@ -429,21 +442,13 @@ func (a *Adapter) isModerator(ctx context.Context, user int64) bool {
 	s.fetch.Lock()
 	defer s.fetch.Unlock()
 	s.mu.Lock()
-	admin, fresh = s.admins[user], !s.adminsAt.IsZero() && time.Since(s.adminsAt) < chatInfoTTL
+	admin, fresh = s.admins[user], recent(s.adminsAt)
 	s.mu.Unlock()
 	if fresh { // fetched while we waited
 		return admin
 	}
 	var members []tgbotapi.ChatMember
-	err := a.call(ctx, "getChatAdministrators", func(api botAPI) error {
-		p := tgbotapi.Params{}
-		p.AddNonZero64("chat_id", a.chat(s.chat))
-		resp, err := api.MakeRequest("getChatAdministrators", p)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(resp.Result, &members)
-	})
+	err := a.askModChat(ctx, "getChatAdministrators", &members)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -624,34 +629,4 @@ func modName(u *tgbotapi.User) string {
 		return "@" + u.UserName
 	}
 	return "Moderator"
-}
-
-// fifoMap is a map that keeps the last limit keys put. Callers lock.
-type fifoMap[K comparable, V any] struct {
-	m     map[K]V
-	ring  []K
-	next  int
-	limit int
-}
-
-func newFIFOMap[K comparable, V any](limit int) *fifoMap[K, V] {
-	return &fifoMap[K, V]{m: make(map[K]V), limit: limit}
-}
-
-func (f *fifoMap[K, V]) put(k K, v V) {
-	if _, ok := f.m[k]; !ok {
-		if len(f.ring) < f.limit {
-			f.ring = append(f.ring, k)
-		} else {
-			delete(f.m, f.ring[f.next])
-			f.ring[f.next] = k
-			f.next = (f.next + 1) % f.limit
-		}
-	}
-	f.m[k] = v
-}
-
-func (f *fifoMap[K, V]) get(k K) (V, bool) {
-	v, ok := f.m[k]
-	return v, ok
 }

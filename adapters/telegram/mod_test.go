@@ -12,6 +12,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
+	"github.com/dmdoctor/dmdoctor/adapters/internal/fifo"
 	"github.com/dmdoctor/dmdoctor/adapters/telegram/telegramtest"
 	"github.com/dmdoctor/dmdoctor/bot"
 	"github.com/dmdoctor/dmdoctor/flows"
@@ -40,6 +41,14 @@ func modOptions(chat int64, users ...int64) options {
 			tg.Admin(chat, maxi, "administrator")
 		},
 	}
+}
+
+// forumOptions is modOptions with a moderators' chat that has topics.
+func forumOptions(chat int64) options {
+	o := modOptions(chat)
+	admins := o.before
+	o.before = func(tg *telegramtest.Server) { admins(tg); tg.Forum(chat) }
+	return o
 }
 
 // askHuman has alice ask for a person, waits until the turn (and with it
@@ -231,10 +240,7 @@ func TestModeratorsAllowListNoteReturn(t *testing.T) {
 }
 
 func TestModeratorsForumTopics(t *testing.T) {
-	o := modOptions(forumGroup)
-	admins := o.before
-	o.before = func(tg *telegramtest.Server) { admins(tg); tg.Forum(forumGroup) }
-	h := start(t, o)
+	h := start(t, forumOptions(forumGroup))
 	tg := h.tg
 	ticket := askHuman(t, h, forumGroup)
 	topics := tg.CallsTo("createForumTopic")
@@ -279,8 +285,8 @@ func TestModeratorsForumTopics(t *testing.T) {
 // the moderators' chat, as a restart would.
 func forgetMessages(a *Adapter) {
 	a.mod.mu.Lock()
-	a.mod.tickets = newFIFOMap[msgKey, int64](maxModMessages)
-	a.mod.topics = newFIFOMap[ticketRef, int](maxModMessages)
+	a.mod.tickets = fifo.New[msgKey, int64](maxModMessages)
+	a.mod.topics = fifo.New[ticketRef, int](maxModMessages)
 	a.mod.mu.Unlock()
 }
 
@@ -308,10 +314,7 @@ func TestModeratorsAfterRestart(t *testing.T) {
 }
 
 func TestModeratorsForumAfterRestart(t *testing.T) {
-	o := modOptions(forumGroup)
-	admins := o.before
-	o.before = func(tg *telegramtest.Server) { admins(tg); tg.Forum(forumGroup) }
-	h := start(t, o)
+	h := start(t, forumOptions(forumGroup))
 	tg := h.tg
 	ticket := askHuman(t, h, forumGroup)
 	thread := tg.Msg(ticket)["message_thread_id"].(int)

@@ -89,7 +89,7 @@ func (a *Adapter) handle(ctx context.Context, u update) {
 		}
 	}()
 	a.mu.Lock()
-	first := a.seen.add(u.UpdateID)
+	first := a.seen.Put(u.UpdateID, struct{}{})
 	a.mu.Unlock()
 	if !first {
 		a.log.Debug("telegram update delivered again, skipped", "update", u.UpdateID)
@@ -437,7 +437,7 @@ func (a *Adapter) offerPrivate(ctx context.Context, to address, t bot.Turn) {
 		return
 	}
 	a.mu.Lock()
-	first := a.offered.add(to.User)
+	first := a.offered.Put(to.User, struct{}{})
 	a.mu.Unlock()
 	if !first {
 		return

@@ -268,6 +268,12 @@ func (s *Server) editMessage(r *http.Request, body []byte) (int, any) {
 	if m == nil || m.Deleted || m.ChannelID != r.PathValue("cid") || m.Via != "channel" {
 		return http.StatusNotFound, apiError{Message: "Unknown Message", Code: 10008}
 	}
+	return s.edit(m, body)
+}
+
+// edit applies an edit's body to a message: the text and the buttons it
+// gives replace the message's.
+func (s *Server) edit(m *Message, body []byte) (int, any) {
 	data, rows, st, e := parseMessage(body, false)
 	if st != 0 {
 		return st, e
@@ -488,18 +494,7 @@ func (s *Server) editResponse(r *http.Request, body []byte) (int, any) {
 	if m == nil || m.Deleted {
 		return http.StatusNotFound, apiError{Message: "Unknown Message", Code: 10008}
 	}
-	data, rows, st, e := parseMessage(body, false)
-	if st != 0 {
-		return st, e
-	}
-	if data.Content != nil {
-		m.Content = *data.Content
-	}
-	if data.Components != nil {
-		m.Buttons = rows
-	}
-	m.Edits++
-	return http.StatusOK, s.messageJSON(m)
+	return s.edit(m, body)
 }
 
 func (s *Server) deleteResponse(r *http.Request, _ []byte) (int, any) {

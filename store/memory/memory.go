@@ -174,8 +174,9 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 	if s.convs[key] != e { // forgotten or purged while fn ran: the turn wins
 		s.convs[key] = e
 	}
+	now := s.now()
 	if msgID != "" {
-		s.handled[handledKey{key.Channel, msgID}] = s.now()
+		s.handled[handledKey{key.Channel, msgID}] = now
 	}
 	e.conv = &saved
 	e.addLines(ch.Transcript)
@@ -183,12 +184,13 @@ func (s *Store) Turn(ctx context.Context, key bot.Key, msgID string, fn func(*bo
 		s.outcomes = append(s.outcomes, outcome{key: key, Outcome: *ch.Outcome})
 	}
 	out := make([]bot.Outgoing, len(ch.Outbox))
+	lease := now.Add(bot.OutboxLease)
 	for i, o := range ch.Outbox {
 		s.nextID++
 		o.ID = s.nextID
 		o.Key = key
 		out[i] = o
-		s.outbox[o.ID] = &outboxEntry{o: o, lease: s.now().Add(bot.OutboxLease)}
+		s.outbox[o.ID] = &outboxEntry{o: o, lease: lease}
 	}
 	return out, nil
 }
@@ -588,11 +590,6 @@ func copyTicket(t *bot.Ticket) bot.Ticket {
 	c.Summary.Tried = slices.Clone(t.Summary.Tried)
 	c.Summary.Answers = slices.Clone(t.Summary.Answers)
 	c.Summary.Last = slices.Clone(t.Summary.Last)
-	if t.Refs != nil {
-		c.Refs = make(map[string]string, len(t.Refs))
-		for k, v := range t.Refs {
-			c.Refs[k] = v
-		}
-	}
+	c.Refs = maps.Clone(t.Refs)
 	return c
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -244,37 +243,8 @@ func TestTwoInstances(t *testing.T) {
 	}
 
 	// Outbox: both instances poll at once; each entry goes to one.
-	claimed := map[int64]int{}
 	later := time.Now().Add(2 * bot.OutboxLease)
-	errs = make(chan error, 16)
-	for _, s := range instances {
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					out, err := s.ClaimOutbox(ctx, "telegram", later, bot.OutboxLease, 7)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if len(out) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, o := range out {
-						claimed[o.ID]++
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("ClaimOutbox: %v", err)
-	}
+	claimed := storetest.ClaimAll(t, []bot.Store{a, b}, 4, "telegram", later, 7)
 	if len(claimed) != len(msgs) {
 		t.Errorf("%d outbox entries claimed, want %d", len(claimed), len(msgs))
 	}
@@ -466,21 +436,5 @@ func TestWaitAcrossInstancesHonoursContext(t *testing.T) {
 // behind.
 func TestCloseEndsGoroutines(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	before := runtime.NumGoroutine()
-	s := open(t, dsn)
-	for i := range 20 {
-		if _, err := s.Turn(context.Background(), bot.Key{Channel: "console", User: fmt.Sprint(i % 3)}, fmt.Sprint(i),
-			func(*bot.Conversation) (bot.Change, error) { return bot.Change{}, nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after Close, %d before Open", n, before)
-	}
+	storetest.CloseEndsGoroutines(t, func() bot.Store { return open(t, dsn) })
 }

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/dmdoctor/dmdoctor/bot"
+	"github.com/dmdoctor/dmdoctor/store/internal/sqlstore"
 )
 
 // querier is what the pool and a transaction share.
@@ -51,14 +51,11 @@ func scanTicket(row pgx.CollectableRow) (bot.Ticket, error) {
 	if closed != nil {
 		t.Closed = closed.UTC()
 	}
-	for _, j := range []struct {
-		data []byte
-		v    any
-	}{{summary, &t.Summary}, {notes, &t.Notes}, {history, &t.History}, {refs, &t.Refs}} {
-		if j.data == nil {
-			continue
-		}
-		if err := json.Unmarshal(j.data, j.v); err != nil {
+	if err := sqlstore.DecodeTicket(&t, summary, notes, history); err != nil {
+		return t, err
+	}
+	if refs != nil { // NULL when the ticket has none
+		if err := json.Unmarshal(refs, &t.Refs); err != nil {
 			return t, fmt.Errorf("ticket %d: %w", t.ID, err)
 		}
 	}
@@ -75,14 +72,6 @@ func ticket(ctx context.Context, q querier, where, suffix string, args ...any) (
 		return bot.Ticket{}, bot.ErrNotFound
 	}
 	return l[0], nil
-}
-
-// jsonList marshals a slice as a JSON array, never null.
-func jsonList[T any](v []T) ([]byte, error) {
-	if v == nil {
-		v = []T{}
-	}
-	return json.Marshal(v)
 }
 
 const openWhere = `t.channel = $1 AND t.user_id = $2 AND t.state IN ('pending', 'claimed')`
@@ -104,20 +93,8 @@ type ticketQuerier interface {
 // one, which it returns instead. On a connection inside a transaction it
 // is part of that transaction.
 func createTicket(ctx context.Context, q ticketQuerier, t bot.Ticket) (bot.Ticket, bool, error) {
-	n := bot.Ticket{
-		Key: t.Key, UserName: t.UserName, Address: t.Address, Reason: t.Reason, Summary: t.Summary,
-		State: bot.TicketPending, Created: t.Created, Notes: slices.Clone(t.Notes),
-		History: []bot.TicketEvent{{State: bot.TicketPending, Time: t.Created}},
-	}
-	summary, err := json.Marshal(n.Summary)
-	if err != nil {
-		return bot.Ticket{}, false, fmt.Errorf("postgres: create ticket: %w", err)
-	}
-	notes, err := jsonList(n.Notes)
-	if err != nil {
-		return bot.Ticket{}, false, fmt.Errorf("postgres: create ticket: %w", err)
-	}
-	history, err := jsonList(n.History)
+	n := sqlstore.NewTicket(t)
+	summary, notes, history, err := sqlstore.EncodeTicket(n)
 	if err != nil {
 		return bot.Ticket{}, false, fmt.Errorf("postgres: create ticket: %w", err)
 	}
@@ -206,11 +183,11 @@ func (s *Store) update(ctx context.Context, id int64, change func(t *bot.Ticket)
 		if err := change(&got); err != nil {
 			return err
 		}
-		notes, err := jsonList(got.Notes)
+		notes, err := sqlstore.JSONList(got.Notes)
 		if err != nil {
 			return err
 		}
-		history, err := jsonList(got.History)
+		history, err := sqlstore.JSONList(got.History)
 		if err != nil {
 			return err
 		}
@@ -265,15 +242,7 @@ func (s *Store) ClaimTicket(ctx context.Context, id int64, moderator, name strin
 // sets Closed.
 func (s *Store) MoveTicket(ctx context.Context, id int64, from []bot.TicketState, to bot.TicketState, by string, now time.Time) (bot.Ticket, error) {
 	t, err := s.update(ctx, id, func(t *bot.Ticket) error {
-		if !slices.Contains(from, t.State) {
-			return fmt.Errorf("%s → %s: %w", t.State, to, bot.ErrTicketState)
-		}
-		t.State = to
-		if !to.Open() {
-			t.Closed = now
-		}
-		t.History = append(t.History, bot.TicketEvent{State: to, By: by, Time: now})
-		return nil
+		return sqlstore.MoveTicket(t, from, to, by, now)
 	})
 	if err != nil {
 		return t, fmt.Errorf("postgres: move ticket %d: %w", id, err)

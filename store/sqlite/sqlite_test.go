@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/dmdoctor/dmdoctor/store/internal/migrations"
@@ -187,23 +185,6 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
-func TestLoadMigrationsChecksNames(t *testing.T) {
-	for _, names := range [][]string{
-		{"001_a.sql", "003_b.sql"},
-		{"001_a.sql", "001_b.sql"},
-		{"a.sql"},
-		{"000_a.sql"},
-	} {
-		fsys := fstest.MapFS{}
-		for _, n := range names {
-			fsys["migrations/"+n] = &fstest.MapFile{Data: []byte("SELECT 1;")}
-		}
-		if _, err := migrations.Load(fsys); err == nil {
-			t.Errorf("migrations.Load(%v): no error", names)
-		}
-	}
-}
-
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -340,21 +321,6 @@ func TestTwoStoresOneFile(t *testing.T) {
 // TestCloseEndsGoroutines checks that a closed Store leaves no goroutine
 // behind.
 func TestCloseEndsGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	s := open(t, filepath.Join(t.TempDir(), "dmdoctor.db"))
-	for i := range 20 {
-		if _, err := s.Turn(context.Background(), bot.Key{Channel: "console", User: fmt.Sprint(i % 3)}, fmt.Sprint(i),
-			func(*bot.Conversation) (bot.Change, error) { return bot.Change{}, nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after Close, %d before Open", n, before)
-	}
+	path := filepath.Join(t.TempDir(), "dmdoctor.db")
+	storetest.CloseEndsGoroutines(t, func() bot.Store { return open(t, path) })
 }

@@ -3,14 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/dmdoctor/dmdoctor/bot"
+	"github.com/dmdoctor/dmdoctor/store/internal/sqlstore"
 )
 
 // querier is what *sql.DB and *sql.Tx share.
@@ -41,13 +40,8 @@ func tickets(ctx context.Context, q querier, where string, args ...any) ([]bot.T
 			return nil, err
 		}
 		t.Created, t.Claimed, t.Closed = fromTS(created), fromTS(claimed), fromTS(closed)
-		for _, j := range []struct {
-			data []byte
-			v    any
-		}{{summary, &t.Summary}, {notes, &t.Notes}, {history, &t.History}} {
-			if err := json.Unmarshal(j.data, j.v); err != nil {
-				return nil, fmt.Errorf("ticket %d: %w", t.ID, err)
-			}
+		if err := sqlstore.DecodeTicket(&t, summary, notes, history); err != nil {
+			return nil, err
 		}
 		out = append(out, t)
 	}
@@ -100,11 +94,11 @@ func ticket(ctx context.Context, q querier, where string, args ...any) (bot.Tick
 
 // saveTicket writes a ticket's changeable fields (not its refs).
 func saveTicket(ctx context.Context, tx *sql.Tx, t bot.Ticket) error {
-	notes, err := jsonList(t.Notes)
+	notes, err := sqlstore.JSONList(t.Notes)
 	if err != nil {
 		return err
 	}
-	history, err := jsonList(t.History)
+	history, err := sqlstore.JSONList(t.History)
 	if err != nil {
 		return err
 	}
@@ -112,14 +106,6 @@ func saveTicket(ctx context.Context, tx *sql.Tx, t bot.Ticket) error {
 		notes = ?, history = ? WHERE id = ?`,
 		t.State, t.Moderator, t.ModeratorName, ts(t.Claimed), ts(t.Closed), notes, history, t.ID)
 	return err
-}
-
-// jsonList marshals a slice as a JSON array, never null.
-func jsonList[T any](v []T) ([]byte, error) {
-	if v == nil {
-		v = []T{}
-	}
-	return json.Marshal(v)
 }
 
 // CreateTicket implements bot.Store. The new ticket's History starts with
@@ -148,20 +134,8 @@ func createTicket(ctx context.Context, tx *sql.Tx, t bot.Ticket) (bot.Ticket, bo
 	if !errors.Is(err, bot.ErrNotFound) {
 		return bot.Ticket{}, false, err
 	}
-	n := t
-	n.ID, n.State, n.Moderator, n.ModeratorName = 0, bot.TicketPending, "", ""
-	n.Claimed, n.Closed, n.Rating, n.Comment, n.Refs = time.Time{}, time.Time{}, 0, "", nil
-	n.Notes = slices.Clone(t.Notes)
-	n.History = []bot.TicketEvent{{State: bot.TicketPending, Time: t.Created}}
-	summary, err := json.Marshal(n.Summary)
-	if err != nil {
-		return bot.Ticket{}, false, err
-	}
-	notes, err := jsonList(n.Notes)
-	if err != nil {
-		return bot.Ticket{}, false, err
-	}
-	history, err := jsonList(n.History)
+	n := sqlstore.NewTicket(t)
+	summary, notes, history, err := sqlstore.EncodeTicket(n)
 	if err != nil {
 		return bot.Ticket{}, false, err
 	}
@@ -269,14 +243,9 @@ func (s *Store) ClaimTicket(ctx context.Context, id int64, moderator, name strin
 // sets Closed.
 func (s *Store) MoveTicket(ctx context.Context, id int64, from []bot.TicketState, to bot.TicketState, by string, now time.Time) (bot.Ticket, error) {
 	t, err := s.update(ctx, id, func(t *bot.Ticket) error {
-		if !slices.Contains(from, t.State) {
-			return fail(fmt.Errorf("%s → %s: %w", t.State, to, bot.ErrTicketState))
+		if err := sqlstore.MoveTicket(t, from, to, by, now); err != nil {
+			return fail(err)
 		}
-		t.State = to
-		if !to.Open() {
-			t.Closed = now
-		}
-		t.History = append(t.History, bot.TicketEvent{State: to, By: by, Time: now})
 		return nil
 	})
 	if err != nil {

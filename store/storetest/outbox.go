@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -117,37 +116,7 @@ func (s *suite) outboxClaimConcurrent(t *testing.T) {
 		all = append(all, ids(turn(t, st, k, "m"+k.User, step(at(0), bot.Change{Outbox: ob})))...)
 	}
 	later := time.Now().Add(bot.OutboxLease + time.Minute)
-	const pollers = 8
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	claimed := map[int64]int{}
-	errs := make(chan error, pollers)
-	for range pollers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				got, err := st.ClaimOutbox(context.Background(), "console", later, bot.OutboxLease, 3)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(got) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, o := range got {
-					claimed[o.ID]++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("ClaimOutbox: %v", err)
-	}
+	claimed := ClaimAll(t, []bot.Store{st}, 8, "console", later, 3)
 	for _, id := range all {
 		if claimed[id] != 1 {
 			t.Errorf("entry %d claimed %d times, want once", id, claimed[id])

@@ -18,6 +18,8 @@ func TestLoad(t *testing.T) {
 		{"migrations/002_gap.sql": {Data: []byte("x")}},
 		{"migrations/init.sql": {Data: []byte("x")}},
 		{"migrations/001_a.sql": {Data: []byte("x")}, "migrations/001_b.sql": {Data: []byte("y")}},
+		{"migrations/001_a.sql": {Data: []byte("x")}, "migrations/003_b.sql": {Data: []byte("y")}},
+		{"migrations/000_a.sql": {Data: []byte("x")}},
 	} {
 		if _, err := Load(bad); err == nil {
 			t.Errorf("accepted %v", bad)

@@ -19,11 +19,7 @@ import (
 // realKB is the shipped knowledge base and its trained classifier, built
 // once per test binary.
 var realKB = sync.OnceValues(func() (*realBrain, error) {
-	k, err := brain.LoadKB("")
-	if err != nil {
-		return nil, err
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	if err != nil {
 		return nil, err
 	}

@@ -207,10 +207,8 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 	text, cut := e.clean(m.Text)
 	m.UserName, _ = Clean(m.UserName, maxName)
 	in := flows.Input{Text: text, Button: m.Button, Command: m.Command, NonText: m.NonText}
-	var res intents.Result
 	if m.Button == "" && strings.TrimSpace(text) != "" {
-		res = e.cfg.Classifier.Classify(text)
-		in.NLU = toNLU(res)
+		in.NLU = toNLU(e.cfg.Classifier.Classify(text))
 	}
 
 	var turn Turn
@@ -261,17 +259,9 @@ func (e *Engine) Handle(ctx context.Context, m Message) (Turn, error) {
 		}
 		c.Updated = now
 		turn.Replies = replies
-		turn.Intent, turn.Confidence = res.Intent, res.Confidence
-		if res.OutOfScope {
-			turn.Intent = kb.OutOfScope
-		}
+		turn.Intent, turn.Confidence = in.NLU.Intent, in.NLU.Confidence
 		turn.Cause, turn.Phase, turn.Turns = c.State.Cause, c.State.Phase, c.State.Turns
-		for _, r := range replies {
-			ch.Transcript = append(ch.Transcript, Line{Time: now, From: FromBot, Text: r.Text})
-		}
-		if len(replies) > 0 {
-			ch.Outbox = []Outgoing{{Key: key, Address: c.Address, Replies: replies, Created: now}}
-		}
+		ch.addReplies(key, c.Address, replies, now)
 		return ch, nil
 	})
 	if errors.Is(err, ErrDuplicate) {
@@ -330,6 +320,17 @@ func mainCause(s flows.State) string {
 		return s.Detected[0]
 	}
 	return ""
+}
+
+// addReplies records replies to the user: a transcript line each, and
+// one outbox entry for them all.
+func (ch *Change) addReplies(key Key, to Address, replies []flows.Reply, now time.Time) {
+	for _, r := range replies {
+		ch.Transcript = append(ch.Transcript, Line{Time: now, From: FromBot, Text: r.Text})
+	}
+	if len(replies) > 0 {
+		ch.Outbox = []Outgoing{{Key: key, Address: to, Replies: replies, Created: now}}
+	}
 }
 
 func userLine(m Message, text string) string {

@@ -73,11 +73,7 @@ func (s *sender) Send(ctx context.Context, to bot.Address, rs []flows.Reply) err
 func (s *sender) texts(to bot.Address) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var b strings.Builder
-	for _, r := range s.got[to] {
-		b.WriteString(r.Text + "|")
-	}
-	return b.String()
+	return joinTexts(s.got[to])
 }
 
 func (s *sender) reset() { s.mu.Lock(); s.got = nil; s.mu.Unlock() }
@@ -127,9 +123,12 @@ func (f *fixture) msg(user string, m bot.Message) bot.Turn {
 
 func (f *fixture) say(user, text string) bot.Turn { return f.msg(user, bot.Message{Text: text}) }
 
-func replyText(t bot.Turn) string {
+func replyText(t bot.Turn) string { return joinTexts(t.Replies) }
+
+// joinTexts is the replies' texts, each followed by "|".
+func joinTexts(rs []flows.Reply) string {
 	var b strings.Builder
-	for _, r := range t.Replies {
+	for _, r := range rs {
 		b.WriteString(r.Text + "|")
 	}
 	return b.String()

@@ -428,12 +428,7 @@ func (e *Engine) turnLocked(ctx context.Context, key Key, msgID string, now time
 		}
 		replies := fn(c)
 		c.Updated = now
-		for _, r := range replies {
-			ch.Transcript = append(ch.Transcript, Line{Time: now, From: FromBot, Text: r.Text})
-		}
-		if len(replies) > 0 {
-			ch.Outbox = []Outgoing{{Key: key, Address: c.Address, Replies: replies, Created: now}}
-		}
+		ch.addReplies(key, c.Address, replies, now)
 		return ch, nil
 	})
 	if errors.Is(err, ErrDuplicate) || errors.Is(err, errGone) {

@@ -35,17 +35,23 @@ func bestCause(b map[string]float64, skip []string) (string, float64) {
 	return best, bp
 }
 
+// weight is an option's weight for a cause: 1 when the option does not
+// list the cause.
+func weight(o *kb.Option, cause string) float64 {
+	if x, ok := o.Weights[cause]; ok {
+		return x
+	}
+	return 1
+}
+
 // likelihood is P(answer | cause) for one triage question: each option's
-// weight for the cause (1 when not listed), normalised over the options.
+// weight for the cause, normalised over the options.
 func likelihood(q *kb.Question, option, cause string) float64 {
 	sum, w := 0.0, 0.0
-	for _, o := range q.Options {
-		v := 1.0
-		if x, ok := o.Weights[cause]; ok {
-			v = x
-		}
+	for i := range q.Options {
+		v := weight(&q.Options[i], cause)
 		sum += v
-		if o.ID == option {
+		if q.Options[i].ID == option {
 			w = v
 		}
 	}
@@ -56,23 +62,13 @@ func likelihood(q *kb.Question, option, cause string) float64 {
 }
 
 // posterior updates a belief with the answer to a triage question.
-func posterior(k *kb.KB, b map[string]float64, q *kb.Question, option string) map[string]float64 {
+func posterior(b map[string]float64, q *kb.Question, option string) map[string]float64 {
 	out := make(map[string]float64, len(b))
 	for id, p := range b {
 		out[id] = p * likelihood(q, option, id)
 	}
 	normalizeBelief(out)
 	return out
-}
-
-func entropy(b map[string]float64) float64 {
-	h := 0.0
-	for _, p := range b {
-		if p > 0 {
-			h -= p * math.Log2(p)
-		}
-	}
-	return h
 }
 
 // minGain is the information gain (bits) below which a question is not
@@ -83,18 +79,17 @@ const minGain = 0.02
 // expected information gain over the current belief, or nil when no
 // question is worth asking. Ties go to the question listed first.
 //
-// It computes what likelihood, posterior and entropy would, without a
-// map per answer: the belief is read once into slices, and each
-// question's likelihoods are computed per cause in one pass over its
-// options.
+// It computes what likelihood and posterior would, without a map per
+// answer: the belief is read once into slices, and each question's
+// likelihoods are computed per cause in one pass over its options.
 func nextQuestion(k *kb.KB, b map[string]float64, asked []string) *kb.Question {
-	h := entropy(b)
 	ids := make([]string, 0, len(b))
 	ps := make([]float64, 0, len(b))
 	for id, p := range b {
 		ids = append(ids, id)
 		ps = append(ps, p)
 	}
+	h := entropy(ps)
 	n := len(ids)
 	var like, post []float64
 	var best *kb.Question
@@ -118,7 +113,7 @@ func nextQuestion(k *kb.KB, b map[string]float64, asked []string) *kb.Question {
 					post[j] *= l[j]
 				}
 				normalizeSlice(post)
-				expected += po * entropySlice(post)
+				expected += po * entropy(post)
 			}
 		}
 		if gain := h - expected; gain > bestGain {
@@ -140,10 +135,7 @@ func likelihoods(dst []float64, q *kb.Question, ids []string) []float64 {
 	for j, cause := range ids {
 		sum := 0.0
 		for o := range q.Options {
-			v := 1.0
-			if x, ok := q.Options[o].Weights[cause]; ok {
-				v = x
-			}
+			v := weight(&q.Options[o], cause)
 			sum += v
 			dst[o*n+j] = v
 		}
@@ -172,8 +164,8 @@ func normalizeSlice(b []float64) {
 	}
 }
 
-// entropySlice is entropy over a slice.
-func entropySlice(b []float64) float64 {
+// entropy is the entropy, in bits, of a belief given as its probabilities.
+func entropy(b []float64) float64 {
 	h := 0.0
 	for _, p := range b {
 		if p > 0 {

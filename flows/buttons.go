@@ -161,9 +161,6 @@ func (t *turn) matchOption(text string) (string, bool) {
 			}
 		}
 	}
-	if named != "" {
-		return "", false
-	}
 	// Yes and no, as the classifier reads them.
 	if t.accepted() {
 		switch t.in.NLU.Intent {
@@ -197,16 +194,12 @@ func (t *turn) yesNo(yes bool) (string, bool) {
 			return t.qid(tokNone), true
 		}
 	case Triage, Confirm:
-		want := "no"
+		tok := "o.no"
 		if yes {
-			want = "yes"
+			tok = "o.yes"
 		}
-		if q := t.openQuestion(); q != nil {
-			for _, o := range q.Options {
-				if o.ID == want {
-					return t.qid("o." + o.ID), true
-				}
-			}
+		if findOption(t.openQuestion(), tok) != nil {
+			return t.qid(tok), true
 		}
 	}
 	return "", false

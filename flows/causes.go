@@ -61,7 +61,7 @@ func (t *turn) triageAnswer(tok string) {
 		t.enterCause(o.Then, 1)
 		return
 	}
-	t.s.Belief = posterior(t.k, t.s.Belief, q, o.ID)
+	t.s.Belief = posterior(t.s.Belief, q, o.ID)
 	t.askNextTriage()
 }
 

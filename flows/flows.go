@@ -314,6 +314,8 @@ func (t *turn) text() {
 	}
 	t.s.Misses = 0
 	intent := t.in.NLU.Intent
+	// again: the cause whose fix steps were just given is named again.
+	again := t.s.Phase == Feedback && intent == t.s.Cause && t.isCause(intent)
 	switch {
 	case intent == kb.Human:
 		t.startHandoff(ReasonAsked)
@@ -323,24 +325,20 @@ func (t *turn) text() {
 		t.say("ask_problem")
 	case intent == kb.Help:
 		t.help()
+	case again && isQuestion(t.in.Text):
+		// "how long does it last?": what we know of the cause, then the
+		// open question again.
+		t.replies = append(t.replies, Reply{Text: t.f.causeIntro(t.k.Cause(intent))})
+		t.reprompt()
+	case again || t.s.Phase == Feedback && intent == kb.CantSend:
+		// The cause or the problem told again after the steps: they did
+		// not help.
+		t.notFixed()
 	case t.isCause(intent):
 		if t.s.Phase == Triage || t.s.Phase == Confirm {
 			t.s.Answers = append(t.s.Answers, Answer{Question: t.s.Question, Text: t.in.Text})
 		}
-		if intent == t.s.Cause && t.s.Phase == Feedback {
-			if isQuestion(t.in.Text) {
-				// "how long does it last?": what we know of the cause,
-				// then the open question again.
-				t.replies = append(t.replies, Reply{Text: t.f.causeIntro(t.k.Cause(intent))})
-				t.reprompt()
-				return
-			}
-			t.notFixed()
-			return
-		}
 		t.enterCause(intent, t.in.NLU.Confidence)
-	case t.s.Phase == Feedback && intent == kb.CantSend:
-		t.notFixed()
 	case intent == kb.CantSend && (t.s.Phase == Suggest || t.s.Phase == OfferHuman && t.s.Offer == ReasonNotUnderstood):
 		// The problem, told clearly after the assistant failed to
 		// understand: help with it instead of insisting on the buttons.

@@ -10,7 +10,7 @@ import (
 )
 
 func ExampleRun() {
-	p, err := assistant() // brain.LoadKB("") and brain.Train, once
+	p, err := assistant() // brain.Start(""), once
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -32,11 +32,7 @@ var (
 // assistant is the shipped knowledge base and its classifier, trained
 // once per test binary.
 var assistant = sync.OnceValues(func() (*parts, error) {
-	k, err := brain.LoadKB("")
-	if err != nil {
-		return nil, err
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	if err != nil {
 		return nil, err
 	}

@@ -18,18 +18,25 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/golden")
 
+// shippedEngines returns how story.Run makes its engines: over the shipped
+// knowledge base and classifier, each with a fresh memory store.
+func shippedEngines(t *testing.T) func(clock func() time.Time) (*bot.Engine, error) {
+	t.Helper()
+	k, m, err := brain.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(clock func() time.Time) (*bot.Engine, error) {
+		return bot.New(bot.Config{KB: k, Classifier: m, Store: memory.New(), Clock: clock})
+	}
+}
+
 // TestShippedStories plays every story in ../stories against the real
 // knowledge base and classifier, checks each step, and compares the whole
 // transcript with testdata/golden (regenerate with -update and review the
 // diff).
 func TestShippedStories(t *testing.T) {
-	k, m, err := brain.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newEngine := func(clock func() time.Time) (*bot.Engine, error) {
-		return bot.New(bot.Config{KB: k, Classifier: m, Store: memory.New(), Clock: clock})
-	}
+	newEngine := shippedEngines(t)
 	files, err := story.Load("../stories")
 	if err != nil {
 		t.Fatal(err)
@@ -102,11 +109,7 @@ func TestLoadRejectsBadStories(t *testing.T) {
 }
 
 func TestFailingStoryIsReported(t *testing.T) {
-	k, _ := brain.LoadKB("")
-	m, _ := brain.Train(k)
-	newEngine := func(clock func() time.Time) (*bot.Engine, error) {
-		return bot.New(bot.Config{KB: k, Classifier: m, Store: memory.New(), Clock: clock})
-	}
+	newEngine := shippedEngines(t)
 	s := story.Story{Name: "wrong", Steps: []story.Step{{User: "hi", Intent: "human", State: "triage"}, {Button: "Nope"}}}
 	res, err := story.Run(context.Background(), newEngine, "x.yaml", s)
 	if err != nil {

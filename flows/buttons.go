@@ -136,7 +136,7 @@ func (t *turn) matchOption(text string) (string, bool) {
 		return buttons[n-1].ID, true
 	}
 	for _, b := range buttons {
-		if norm == normalize(b.Label) || norm == normalize(tokenOf(b.ID)) {
+		if norm == t.f.normalized(b.Label) || norm == t.f.normalized(tokenOf(b.ID)) {
 			return b.ID, true
 		}
 	}
@@ -155,7 +155,7 @@ func (t *turn) matchOption(text string) (string, bool) {
 				continue
 			}
 			for _, m := range o.Match {
-				if m = normalize(m); m != "" && containsWords(norm, m) {
+				if m = t.f.normalized(m); m != "" && containsWords(norm, m) {
 					return t.qid("o." + o.ID), true
 				}
 			}

@@ -57,6 +57,9 @@ type Flow struct {
 	// texts are each cause's rendered introduction and fix steps, the
 	// same on every turn: rendered once by New.
 	texts map[string]causeTexts
+	// norms are the KB's option labels, match words and button phrases,
+	// normalised once by New for matching typed answers (see normalized).
+	norms map[string]string
 }
 
 type causeTexts struct {
@@ -69,7 +72,37 @@ func New(k *kb.KB, cfg Config) *Flow {
 	for _, c := range k.Causes {
 		f.texts[c.ID] = causeTexts{intro: fill(k.Msg("cause_intro"), c), steps: stepsText(k, c)}
 	}
+	f.norms = map[string]string{}
+	addQuestion := func(q kb.Question) {
+		for _, o := range q.Options {
+			for _, s := range append([]string{o.Label, o.ID}, o.Match...) {
+				f.norms[s] = normalize(s)
+			}
+		}
+	}
+	for _, q := range k.Triage.Questions {
+		addQuestion(q)
+	}
+	for _, c := range k.Causes {
+		for _, q := range c.Questions {
+			addQuestion(q)
+		}
+	}
+	for _, q := range k.FAQ {
+		f.norms[q.Question] = normalize(q.Question)
+	}
+	for _, m := range k.Messages {
+		f.norms[m] = normalize(m)
+	}
 	return f
+}
+
+// normalized is normalize(s), looked up for the KB's own phrases.
+func (f *Flow) normalized(s string) string {
+	if n, ok := f.norms[s]; ok {
+		return n
+	}
+	return normalize(s)
 }
 
 // KB returns the knowledge base the flow runs on.

@@ -17,11 +17,7 @@ import (
 
 func realEngine(t *testing.T) *bot.Engine {
 	t.Helper()
-	k, err := brain.LoadKB("")
-	if err != nil {
-		t.Fatalf("knowledge base: %v", err)
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,11 +15,7 @@ import (
 // The Discord channel wired to an engine, as cmd/dmdoctor does.
 func Example() {
 	ctx := context.Background() // cmd: cancelled on SIGINT/SIGTERM
-	k, err := brain.LoadKB("")
-	if err != nil {
-		log.Fatal(err)
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -74,12 +74,8 @@ var trained struct {
 func modEngine(t *testing.T) (*bot.Engine, *memory.Store, *testClock, *syncBuffer) {
 	t.Helper()
 	trained.once.Do(func() {
-		trained.kb, trained.err = brain.LoadKB("")
-		if trained.err == nil {
-			var m bot.Classifier
-			m, trained.err = brain.Train(trained.kb)
-			trained.model = m
-		}
+		k, m, err := brain.Start("")
+		trained.kb, trained.model, trained.err = k, m, err
 	})
 	if trained.err != nil {
 		t.Fatal(trained.err)

@@ -265,11 +265,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // trained is the real knowledge base and its model, trained once for all
 // tests (both are read-only).
 var trained = sync.OnceValues(func() (kit, error) {
-	k, err := brain.LoadKB("")
-	if err != nil {
-		return kit{}, err
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	return kit{k, m}, err
 })
 

@@ -31,11 +31,7 @@ import (
 
 // trained is the real knowledge base and its classifier, trained once.
 var trained = sync.OnceValues(func() (assistant, error) {
-	k, err := brain.LoadKB("")
-	if err != nil {
-		return assistant{}, err
-	}
-	m, err := brain.Train(k)
+	k, m, err := brain.Start("")
 	return assistant{k, m}, err
 })
 
